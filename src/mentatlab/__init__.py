@@ -1,0 +1,4 @@
+"""MentatLab: typed agent packages (Cog-Paks), declarative multi-agent flows, local and Kubernetes execution."""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -1,0 +1,119 @@
+"""Agent protocol v1: the input envelope an agent reads and the events it writes.
+
+Mirrors ``schemas/protocol/input.v1.schema.json`` and ``schemas/protocol/event.v1.schema.json``;
+``docs/protocol.md`` is the prose version. Fields and event types may be added in later minor
+versions, so readers ignore unknown fields and report unknown event types instead of failing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "ENV_ATTEMPT",
+    "ENV_NODE_ID",
+    "ENV_PROTOCOL",
+    "ENV_RUN_ID",
+    "PROTOCOL_V1",
+    "AgentEvent",
+    "CheckpointEvent",
+    "ErrorEvent",
+    "HeartbeatEvent",
+    "InputEnvelope",
+    "LogEvent",
+    "LogLevel",
+    "MetricEvent",
+    "OutputEvent",
+    "ProgressEvent",
+    "RunContext",
+    "agent_event_adapter",
+]
+
+PROTOCOL_V1: Final = "mentatlab.agent/v1"
+ENV_PROTOCOL = "MENTAT_PROTOCOL"
+ENV_RUN_ID = "MENTAT_RUN_ID"
+ENV_NODE_ID = "MENTAT_NODE_ID"
+ENV_ATTEMPT = "MENTAT_ATTEMPT"
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class RunContext(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    node: str
+    attempt: int = Field(ge=1)
+
+
+class InputEnvelope(BaseModel):
+    """The single JSON object an agent receives on stdin (followed by EOF)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    protocol: Literal["mentatlab.agent/v1"] = PROTOCOL_V1
+    run: RunContext
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    resume: Any = Field(default=None, description="State of the last checkpoint, or null")
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class OutputEvent(_Event):
+    type: Literal["output"] = "output"
+    pin: str = Field(min_length=1)
+    value: Any
+
+
+class LogEvent(_Event):
+    type: Literal["log"] = "log"
+    level: LogLevel = "info"
+    message: str
+
+
+class ProgressEvent(_Event):
+    type: Literal["progress"] = "progress"
+    percent: float = Field(ge=0, le=100)
+    message: str | None = None
+
+
+class HeartbeatEvent(_Event):
+    type: Literal["heartbeat"] = "heartbeat"
+
+
+class MetricEvent(_Event):
+    type: Literal["metric"] = "metric"
+    name: str = Field(min_length=1)
+    value: float
+    unit: str | None = None
+
+
+class CheckpointEvent(_Event):
+    type: Literal["checkpoint"] = "checkpoint"
+    state: Any
+
+
+class ErrorEvent(_Event):
+    type: Literal["error"] = "error"
+    code: str = "agent_error"
+    message: str
+    retryable: bool = True
+
+
+AgentEvent = Annotated[
+    OutputEvent
+    | LogEvent
+    | ProgressEvent
+    | HeartbeatEvent
+    | MetricEvent
+    | CheckpointEvent
+    | ErrorEvent,
+    Field(discriminator="type"),
+]
+
+agent_event_adapter: TypeAdapter[AgentEvent] = TypeAdapter(AgentEvent)
