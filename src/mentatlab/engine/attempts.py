@@ -1,0 +1,278 @@
+"""Running one agent node: attempts through a driver, retries with backoff, output checks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mentatlab.engine.drivers.base import (
+    AttemptOutcome,
+    AttemptResult,
+    AttemptSpec,
+    Driver,
+    ExecutionLimits,
+)
+from mentatlab.engine.events import EngineEvent, EventSink
+from mentatlab.engine.plan import AgentBinding
+from mentatlab.engine.values import memory_bytes, milli_cpu, type_error
+from mentatlab.model.flow import Node
+from mentatlab.model.manifest import AgentManifest, EnvVar, RetryPolicy
+from mentatlab.model.protocol import (
+    AgentEvent,
+    CheckpointEvent,
+    ErrorEvent,
+    HeartbeatEvent,
+    LogEvent,
+    MetricEvent,
+    OutputEvent,
+    ProgressEvent,
+)
+from mentatlab.model.run import EventType, NodeError, NodeStatus
+
+__all__ = ["AgentNodeRunner", "NodeResult", "Slots"]
+
+DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass
+class NodeResult:
+    status: NodeStatus
+    outputs: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    error: NodeError | None = None
+
+
+class Slots:
+    """Concurrency bounds: the run's ``max_parallel`` and each agent's ``maxConcurrent``."""
+
+    def __init__(self, max_parallel: int) -> None:
+        self._run = asyncio.Semaphore(max_parallel)
+        self._agents: dict[str, asyncio.Semaphore] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, manifest: AgentManifest) -> AsyncIterator[None]:
+        limit = manifest.resources.max_concurrent
+        agent = self._agents.setdefault(manifest.ref, asyncio.Semaphore(limit or 1_000_000))
+        async with agent, self._run:
+            yield
+
+
+@dataclass
+class AgentNodeRunner:
+    """Runs one agent node instance to a final status, retrying failed attempts."""
+
+    driver: Driver
+    sink: EventSink
+    cancel: asyncio.Event
+    slots: Slots
+    kill_grace_seconds: float
+    rng: random.Random
+
+    async def run(
+        self,
+        *,
+        run_id: str,
+        instance: str,
+        node: Node,
+        binding: AgentBinding,
+        inputs: Mapping[str, Any],
+        params: Mapping[str, Any],
+    ) -> NodeResult:
+        manifest = binding.manifest
+        if not manifest.command:
+            return NodeResult(
+                NodeStatus.FAILED,
+                error=NodeError(
+                    node=instance,
+                    reason="start_failed",
+                    message=(
+                        f"agent {manifest.ref} declares no command, so it cannot run as a local "
+                        f"process (it has image {manifest.image!r} for Kubernetes)"
+                    ),
+                ),
+            )
+        policy = node.retries or manifest.retries
+        env, skipped_env = _environment(manifest.env)
+        checkpoint: Any = None
+        attempt = 0
+        while True:
+            attempt += 1
+            spec = AttemptSpec(
+                run_id=run_id,
+                node_id=instance,
+                attempt=attempt,
+                agent_id=manifest.id,
+                agent_version=manifest.version,
+                command=manifest.command,
+                workdir=binding.directory,
+                image=manifest.image,
+                inputs=inputs,
+                params=params,
+                resume=checkpoint,
+                env=env,
+                limits=self._limits(node, manifest),
+            )
+            relay = _EventRelay(self.sink, instance, attempt)
+            async with self.slots.hold(manifest):
+                if self.cancel.is_set():
+                    return NodeResult(NodeStatus.CANCELLED, attempts=attempt - 1)
+                await self._status(instance, attempt, NodeStatus.RUNNING, agent=manifest.ref)
+                for name in skipped_env:
+                    await relay.log(
+                        "warning", f"env {name}: valueFrom is resolved on Kubernetes only"
+                    )
+                result = await self.driver.run_attempt(spec, on_event=relay, cancel=self.cancel)
+            if relay.checkpoint_seen:
+                checkpoint = relay.checkpoint
+            if result.outcome is AttemptOutcome.CANCELLED:
+                return NodeResult(NodeStatus.CANCELLED, attempts=attempt)
+            error = _attempt_error(result, instance, attempt, policy.limit + 1)
+            if error is None:
+                outputs, output_error = _checked_outputs(
+                    manifest, result.outputs, instance, attempt
+                )
+                if output_error is None:
+                    return NodeResult(NodeStatus.SUCCEEDED, outputs=outputs, attempts=attempt)
+                error = output_error
+            if not (error.retryable and attempt <= policy.limit) or self.cancel.is_set():
+                return NodeResult(NodeStatus.FAILED, attempts=attempt, error=error)
+            delay = _backoff(policy, attempt, self.rng)
+            await self._status(
+                instance,
+                attempt,
+                NodeStatus.PENDING,
+                error=error.model_dump(exclude_none=True),
+                retry_in_seconds=round(delay, 3),
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.cancel.wait(), timeout=delay)
+            if self.cancel.is_set():
+                return NodeResult(NodeStatus.CANCELLED, attempts=attempt, error=error)
+
+    async def _status(self, instance: str, attempt: int, status: NodeStatus, **data: Any) -> None:
+        await self.sink(
+            EngineEvent(EventType.NODE_STATUS, instance, attempt, {"status": status.value, **data})
+        )
+
+    def _limits(self, node: Node, manifest: AgentManifest) -> ExecutionLimits:
+        resources = manifest.resources
+        timeout = node.timeout_seconds or resources.timeout_seconds
+        limits = resources.limits
+        cpu_seconds = None
+        if timeout is not None and limits is not None and limits.cpu is not None:
+            # An agent allowed N cores for T seconds can use at most N*T CPU-seconds.
+            cpu_seconds = max(1, math.ceil(timeout * milli_cpu(limits.cpu) / 1000))
+        heartbeat = None
+        if manifest.capabilities.supports_heartbeat:
+            heartbeat = resources.heartbeat_timeout_seconds or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
+        return ExecutionLimits(
+            timeout_seconds=timeout,
+            heartbeat_timeout_seconds=heartbeat,
+            memory_bytes=memory_bytes(limits.memory) if limits and limits.memory else None,
+            cpu_seconds=cpu_seconds,
+            kill_grace_seconds=self.kill_grace_seconds,
+        )
+
+
+class _EventRelay:
+    """Turns an agent's protocol events into run events tagged with node and attempt."""
+
+    def __init__(self, sink: EventSink, instance: str, attempt: int) -> None:
+        self._sink = sink
+        self._instance = instance
+        self._attempt = attempt
+        self.checkpoint: Any = None
+        self.checkpoint_seen = False
+
+    async def log(self, level: str, message: str) -> None:
+        await self._emit(EventType.LOG, {"level": level, "message": message})
+
+    async def __call__(self, event: AgentEvent) -> None:
+        match event:
+            case HeartbeatEvent():
+                return  # liveness only; the driver tracks it
+            case OutputEvent(pin=pin, value=value):
+                await self._emit(EventType.OUTPUT, {"pin": pin, "value": value})
+            case LogEvent(level=level, message=message):
+                await self._emit(EventType.LOG, {"level": level, "message": message})
+            case ProgressEvent(percent=percent, message=message):
+                await self._emit(EventType.PROGRESS, {"percent": percent, "message": message})
+            case MetricEvent(name=name, value=value, unit=unit):
+                await self._emit(EventType.METRIC, {"name": name, "value": value, "unit": unit})
+            case CheckpointEvent(state=state):
+                self.checkpoint, self.checkpoint_seen = state, True
+                await self._emit(EventType.CHECKPOINT, {"state": state})
+            case ErrorEvent(code=code, message=message, retryable=retryable):
+                await self._emit(
+                    EventType.ERROR, {"code": code, "message": message, "retryable": retryable}
+                )
+
+    async def _emit(self, event_type: EventType, data: dict[str, Any]) -> None:
+        await self._sink(EngineEvent(event_type, self._instance, self._attempt, data))
+
+
+def _environment(entries: tuple[EnvVar | str, ...]) -> tuple[dict[str, str], list[str]]:
+    """Literal env entries, and the names of those only Kubernetes can resolve."""
+    env: dict[str, str] = {}
+    deferred: list[str] = []
+    for entry in entries:
+        if isinstance(entry, str):
+            name, _, value = entry.partition("=")
+            env[name] = value
+        elif entry.value_from is not None:
+            deferred.append(entry.name)
+        else:
+            env[entry.name] = entry.value or ""
+    return env, deferred
+
+
+def _attempt_error(
+    result: AttemptResult, instance: str, attempt: int, max_attempts: int
+) -> NodeError | None:
+    if result.outcome is AttemptOutcome.SUCCEEDED:
+        return None
+    reason = result.reason.value if result.reason else "exit_code"
+    return NodeError(
+        node=instance,
+        attempt=attempt,
+        reason=reason,
+        message=f"node {instance!r} failed (attempt {attempt} of {max_attempts}): {result.message}",
+        exit_code=result.exit_code,
+        signal=result.signal,
+        code=result.error_code,
+        retryable=result.retryable,
+    )
+
+
+def _checked_outputs(
+    manifest: AgentManifest, outputs: Mapping[str, Any], instance: str, attempt: int
+) -> tuple[dict[str, Any], NodeError | None]:
+    """Keep declared output pins whose values match their types."""
+    checked: dict[str, Any] = {}
+    for pin_name, value in outputs.items():
+        pin = manifest.output_pin(pin_name)
+        if pin is None:
+            continue  # undeclared pins are not part of the node's contract
+        problem = type_error(pin.type, value)
+        if problem is not None:
+            return checked, NodeError(
+                node=instance,
+                attempt=attempt,
+                reason="output_error",
+                message=f"node {instance!r} output pin {pin_name!r}: {problem}",
+                retryable=False,
+            )
+        checked[pin_name] = value
+    return checked, None
+
+
+def _backoff(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
+    """Exponential backoff with jitter: a random fraction of each delay is shaved off."""
+    backoff = policy.backoff
+    delay = min(backoff.max_seconds, backoff.initial_seconds * backoff.multiplier ** (attempt - 1))
+    return delay * (1 - backoff.jitter * rng.random())

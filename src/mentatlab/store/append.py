@@ -1,0 +1,199 @@
+"""Appending to a run's event log inside an open write transaction.
+
+Seqs come from ``runs.last_seq``, read with the run row locked and bumped in the same
+transaction, so concurrent appenders queue and seqs stay gapless; the (run_id, seq) primary
+key of ``events`` turns any bug in that into an error instead of a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, insert, select, update
+
+from mentatlab.model.run import EventType, NodeStatus, RunEvent, RunStatus
+from mentatlab.store.base import NewEvent
+from mentatlab.store.errors import InvalidEventError, RunNotFoundError
+from mentatlab.store.projection import AttemptState, NodeState, Projection, RunState
+from mentatlab.store.schema import attempts, events, nodes, runs
+
+__all__ = ["append_in_transaction"]
+
+
+def append_in_transaction(
+    conn: Connection, run_id: str, new_events: Sequence[NewEvent]
+) -> list[RunEvent]:
+    """Append ``new_events`` to the run's log and project them; the caller commits."""
+    row = conn.execute(
+        select(
+            runs.c.status,
+            runs.c.started_at,
+            runs.c.finished_at,
+            runs.c.error,
+            runs.c.outputs,
+            runs.c.last_seq,
+        )
+        .where(runs.c.id == run_id)
+        .with_for_update()
+    ).one_or_none()
+    if row is None:
+        raise RunNotFoundError(run_id)
+    if not new_events:
+        return []
+    stored = [_stored_event(run_id, row.last_seq + i, ev) for i, ev in enumerate(new_events, 1)]
+    node_ids = {ev.node for ev in stored if ev.node is not None}
+    projection = Projection(
+        run=RunState(
+            id=run_id,
+            status=RunStatus(row.status),
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            error=row.error,
+            outputs=row.outputs,
+        ),
+        nodes=_load_nodes(conn, run_id, node_ids),
+        attempts=_load_attempts(conn, run_id, node_ids),
+    )
+    for ev in stored:
+        projection.apply(ev)
+    conn.execute(
+        insert(events),
+        [
+            {
+                "run_id": run_id,
+                "seq": ev.seq,
+                "ts": ev.ts,
+                "type": ev.type.value,
+                "node": ev.node,
+                "attempt": ev.attempt,
+                "data": ev.data,
+            }
+            for ev in stored
+        ],
+    )
+    _save(conn, projection, last_seq=stored[-1].seq)
+    return stored
+
+
+def _stored_event(run_id: str, seq: int, ev: NewEvent) -> RunEvent:
+    if ev.ts.tzinfo is None:
+        raise InvalidEventError("event timestamps must be timezone-aware")
+    try:
+        # A JSON round trip stores strict JSON (portable to PostgreSQL) and makes the returned
+        # event equal to what read_events() later returns (enums become plain strings).
+        data = json.loads(json.dumps(ev.data, allow_nan=False))
+        return RunEvent(
+            run_id=run_id,
+            seq=seq,
+            ts=ev.ts.astimezone(UTC),
+            type=EventType(ev.type),
+            node=ev.node,
+            attempt=ev.attempt,
+            data=data,
+        )
+    except (TypeError, ValueError, ValidationError) as exc:
+        raise InvalidEventError(f"invalid {ev.type!r} event: {exc}") from None
+
+
+def _load_nodes(conn: Connection, run_id: str, node_ids: set[str]) -> dict[str, NodeState]:
+    if not node_ids:
+        return {}
+    rows = conn.execute(
+        select(nodes).where(nodes.c.run_id == run_id, nodes.c.node_id.in_(sorted(node_ids)))
+    )
+    return {
+        r.node_id: NodeState(
+            status=NodeStatus(r.status),
+            attempts=r.attempts,
+            outputs=r.outputs,
+            error=r.error,
+            progress=r.progress,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+        )
+        for r in rows
+    }
+
+
+def _load_attempts(
+    conn: Connection, run_id: str, node_ids: set[str]
+) -> dict[tuple[str, int], AttemptState]:
+    if not node_ids:
+        return {}
+    rows = conn.execute(
+        select(attempts).where(
+            attempts.c.run_id == run_id, attempts.c.node_id.in_(sorted(node_ids))
+        )
+    )
+    return {
+        (r.node_id, r.attempt): AttemptState(
+            status=NodeStatus(r.status),
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            error_reason=r.error_reason,
+            error_message=r.error_message,
+            exit_code=r.exit_code,
+            is_new=False,
+            changed=False,
+        )
+        for r in rows
+    }
+
+
+def _save(conn: Connection, projection: Projection, *, last_seq: int) -> None:
+    run = projection.run
+    run_values: dict[str, Any] = {"last_seq": last_seq}
+    if run.changed:
+        run_values |= {
+            "status": run.status.value,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "error": run.error,
+            "outputs": run.outputs,
+        }
+    conn.execute(update(runs).where(runs.c.id == run.id).values(run_values))
+    for node_id, node in projection.nodes.items():
+        if not node.changed:
+            continue
+        conn.execute(
+            update(nodes)
+            .where(nodes.c.run_id == run.id, nodes.c.node_id == node_id)
+            .values(
+                status=node.status.value,
+                attempts=node.attempts,
+                outputs=node.outputs,
+                error=node.error,
+                progress=node.progress,
+                started_at=node.started_at,
+                finished_at=node.finished_at,
+            )
+        )
+    for (node_id, number), attempt in projection.attempts.items():
+        if not attempt.changed:
+            continue
+        values = {
+            "status": attempt.status.value,
+            "started_at": attempt.started_at,
+            "finished_at": attempt.finished_at,
+            "error_reason": attempt.error_reason,
+            "error_message": attempt.error_message,
+            "exit_code": attempt.exit_code,
+        }
+        if attempt.is_new:
+            conn.execute(
+                insert(attempts).values(run_id=run.id, node_id=node_id, attempt=number, **values)
+            )
+        else:
+            conn.execute(
+                update(attempts)
+                .where(
+                    attempts.c.run_id == run.id,
+                    attempts.c.node_id == node_id,
+                    attempts.c.attempt == number,
+                )
+                .values(values)
+            )

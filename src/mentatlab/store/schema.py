@@ -1,0 +1,132 @@
+"""Table definitions of the run store, written with portable SQLAlchemy Core types.
+
+The Alembic migrations in ``migrations/versions`` create exactly these tables; a test compares
+them. Change both together (``alembic revision --autogenerate`` against a migrated store).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+__all__ = ["NAMING_CONVENTION", "UTCDateTime", "attempts", "events", "metadata", "nodes", "runs"]
+
+# Named constraints let future SQLite batch migrations (table rebuilds) refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the run store; use an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("flow_id", String(255)),
+    Column("flow_name", String(255)),
+    Column("flow", JSON, nullable=False),
+    Column("inputs", JSON, nullable=False),
+    Column("outputs", JSON, nullable=False),
+    Column("error", JSON(none_as_null=True)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("last_seq", Integer, nullable=False),
+    Column("cancel_requested", Boolean, nullable=False),
+    Column("owner_host", String(255), nullable=False),
+    Column("owner_pid", Integer, nullable=False),
+    Column("owner_create_time", Float, nullable=False),
+    Index(None, "status", "id"),
+)
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("node_id", String(255), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("outputs", JSON, nullable=False),
+    Column("error", JSON(none_as_null=True)),
+    Column("progress", Float),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("node_id", String(255), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("error_reason", String(64)),
+    Column("error_message", Text),
+    Column("exit_code", Integer),
+    ForeignKeyConstraint(
+        ["run_id", "node_id"], ["nodes.run_id", "nodes.node_id"], ondelete="CASCADE"
+    ),
+)
+
+# The primary key (run_id, seq) is what makes concurrent appends unable to duplicate a seq.
+events = Table(
+    "events",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("node", String(255)),
+    Column("attempt", Integer),
+    Column("data", JSON, nullable=False),
+    ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
+    # last_checkpoint() looks up a node's latest event of one type.
+    Index(None, "run_id", "node", "type", "seq"),
+)

@@ -1,0 +1,72 @@
+"""Everything specific to SQLite: connection pragmas, BEGIN IMMEDIATE, WAL, the migration lock.
+
+A PostgreSQL store would replace this module only; :mod:`mentatlab.store.sql` stays as is.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Connection, Engine, create_engine, event
+
+from mentatlab.store.errors import StoreError
+from mentatlab.store.sql import WRITE_TRANSACTION
+
+__all__ = ["BUSY_TIMEOUT_MS", "create_sqlite_engine", "enable_wal", "exclusive_file_lock"]
+
+# How long a writer waits for another process's write transaction before giving up.
+BUSY_TIMEOUT_MS = 30_000
+
+
+def create_sqlite_engine(path: Path) -> Engine:
+    """An engine on the SQLite file ``path`` whose write transactions lock up front."""
+    engine = create_engine(URL.create("sqlite+pysqlite", database=str(path)))
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (below); the sqlite3 module would defer it.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        # With WAL, NORMAL loses at most the last commits on power loss, never consistency.
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # A deferred transaction that later writes fails with SQLITE_BUSY at once instead of
+        # waiting; taking the write lock at BEGIN makes concurrent writers queue.
+        immediate = conn.get_execution_options().get(WRITE_TRANSACTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def enable_wal(engine: Engine) -> None:
+    """Switch the database to WAL (persistent in the file) so readers never block writers."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA journal_mode = WAL")
+        row = cursor.fetchone()
+        cursor.close()
+    finally:
+        raw.close()
+    if row is None or str(row[0]).lower() != "wal":
+        raise StoreError(f"could not enable WAL mode on the run store (journal mode: {row})")
+
+
+@contextmanager
+def exclusive_file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) across processes."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
