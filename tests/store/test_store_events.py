@@ -25,9 +25,7 @@ def test_seqs_start_at_one_and_continue_per_run(store: SqlRunStore) -> None:
     assert [e.seq for e in store.append_events(first, [_log(3)])] == [4]
     assert store.append_events(first, []) == []
     assert [e.seq for e in store.append_events(first, [_log(4)])] == [5]
-    assert [e.data["message"] for e in store.read_events(first)] == [
-        f"line {i}" for i in range(5)
-    ]
+    assert [e.data["message"] for e in store.read_events(first)] == [f"line {i}" for i in range(5)]
 
 
 def test_appended_events_read_back_identically(store: SqlRunStore) -> None:

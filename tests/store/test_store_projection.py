@@ -26,7 +26,11 @@ def node_status(
     node: str, status: str, attempt: int | None = 1, ts: int = 0, **data: Any
 ) -> NewEvent:
     return NewEvent(
-        EventType.NODE_STATUS, node=node, attempt=attempt, data={"status": status, **data}, ts=at(ts)
+        EventType.NODE_STATUS,
+        node=node,
+        attempt=attempt,
+        data={"status": status, **data},
+        ts=at(ts),
     )
 
 

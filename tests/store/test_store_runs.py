@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -105,7 +106,7 @@ def test_cancel_request_sets_flag_until_run_finishes(store: SqlRunStore) -> None
 def test_unknown_run_raises_run_not_found(store: SqlRunStore) -> None:
     missing = new_run_id()
     log = NewEvent(EventType.LOG, data={"message": "x"})
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: store.get_run(missing),
         lambda: store.get_flow(missing),
         lambda: store.read_events(missing),

@@ -15,7 +15,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
-from mentatlab.store import SqlRunStore, open_store, resolve_home
+from mentatlab.store import open_store, resolve_home
 from mentatlab.store.migrate import SCRIPT_LOCATION, alembic_config, upgrade_to_head
 from mentatlab.store.schema import metadata
 from mentatlab.store.sqlite import BUSY_TIMEOUT_MS, create_sqlite_engine
@@ -96,7 +96,6 @@ def test_home_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 def test_open_store_uses_mentatlab_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MENTATLAB_HOME", str(tmp_path / "env-home"))
-    store: SqlRunStore
     with open_store() as store:
         store.create_run(flow={}, inputs={}, node_ids=[], flow_id=None, flow_name=None)
     assert (tmp_path / "env-home" / "store.db").is_file()

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mentatlab.model.manifest import RetryPolicy
+from mentatlab.model.manifest import RetryPolicy, drop_extension_keys
 
 __all__ = [
     "BUILTIN_NODE_TYPES",
@@ -94,6 +94,18 @@ class ConditionalConfig(_Model):
     then: Targets | None = None
     else_: Targets | None = Field(default=None, alias="else")
 
+    @model_validator(mode="after")
+    def _check_form(self) -> ConditionalConfig:
+        # The schema's oneOf: 'switch' has branches (and a default), 'if' has then (and else).
+        if self.type == "switch":
+            if self.branches is None or self.then is not None or self.else_ is not None:
+                raise ValueError(
+                    "a 'switch' conditional has 'branches' (and 'default'), not then/else"
+                )
+        elif self.then is None or self.branches is not None or self.default is not None:
+            raise ValueError("an 'if' conditional has 'then' (and 'else'), not branches/default")
+        return self
+
     def default_targets(self) -> tuple[str, ...]:
         if self.default is None:
             return ()
@@ -130,6 +142,23 @@ class Node(_Model):
     outputs: dict[str, Any] | None = None
     retries: RetryPolicy | None = None
     timeout_seconds: float | None = Field(default=None, gt=0, alias="timeoutSeconds")
+
+    @model_validator(mode="after")
+    def _check_builtin_params(self) -> Node:
+        # As in the schema: conditional and for_each nodes carry a valid configuration.
+        configs: dict[str, type[BaseModel]] = {
+            "conditional": ConditionalConfig,
+            "for_each": ForEachConfig,
+        }
+        config = configs.get(self.type)
+        if config is not None:
+            if self.type not in self.params:
+                raise ValueError(f"a {self.type} node needs params.{self.type}")
+            try:
+                config.model_validate(self.params[self.type])
+            except ValidationError as exc:
+                raise ValueError(f"invalid params.{self.type}: {exc}") from exc
+        return self
 
     @property
     def is_builtin(self) -> bool:
@@ -186,12 +215,16 @@ class RunConfig(BaseModel):
 class Flow(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
-    api_version: str = Field(alias="apiVersion")
+    api_version: str = Field(
+        alias="apiVersion", pattern=r"^(mentatlab\.io/v1|v1((alpha|beta)\d*)?)$"
+    )
     kind: Literal["Flow"] = "Flow"
     meta: FlowMeta
     graph: Graph
     layout: dict[str, Any] | None = None
     run_config: RunConfig = Field(default_factory=RunConfig, alias="runConfig")
+
+    _drop_extension_keys = model_validator(mode="before")(drop_extension_keys)
 
     def node(self, node_id: str) -> Node | None:
         return next((node for node in self.graph.nodes if node.id == node_id), None)

@@ -7,12 +7,13 @@ normalised to this form by :mod:`mentatlab.validation` before they are parsed he
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "MANIFEST_API_VERSION",
+    "SEMVER_PATTERN",
     "AgentManifest",
     "Backoff",
     "Capabilities",
@@ -25,13 +26,26 @@ __all__ = [
     "Resources",
     "RetryPolicy",
     "Scaling",
+    "drop_extension_keys",
 ]
 
 MANIFEST_API_VERSION: Final = "mentatlab.io/v1"
+SEMVER_PATTERN: Final = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+def drop_extension_keys(data: Any) -> Any:
+    """Drop top-level ``x-`` keys: the schemas allow them for tools, and MentatLab ignores them."""
+    if isinstance(data, dict):
+        return {key: value for key, value in data.items() if not str(key).startswith("x-")}
+    return data
 
 
 class PinType(StrEnum):
@@ -134,11 +148,13 @@ class AgentManifest(_Model):
     )
     kind: Literal["Agent"] = "Agent"
     id: str = Field(pattern=r"^[a-zA-Z0-9_.-]+$", min_length=1, max_length=253)
-    version: str
-    image: str | None = None
+    version: str = Field(pattern=SEMVER_PATTERN)
+    image: str | None = Field(default=None, min_length=1)
     runtime: str | None = None
     description: str
-    command: tuple[str, ...] | None = Field(default=None, min_length=1)
+    command: tuple[Annotated[str, Field(min_length=1)], ...] | None = Field(
+        default=None, min_length=1
+    )
     inputs: tuple[Pin, ...] = ()
     outputs: tuple[Pin, ...] = ()
     long_running: bool = Field(default=False, alias="longRunning")
@@ -148,6 +164,8 @@ class AgentManifest(_Model):
     capabilities: Capabilities = Field(default_factory=Capabilities)
     env: tuple[EnvVar | str, ...] = ()
     ui: dict[str, Any] | None = None
+
+    _drop_extension_keys = model_validator(mode="before")(drop_extension_keys)
 
     def input_pin(self, name: str) -> Pin | None:
         return next((pin for pin in self.inputs if pin.name == name), None)

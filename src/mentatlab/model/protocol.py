@@ -3,13 +3,17 @@
 Mirrors ``schemas/protocol/input.v1.schema.json`` and ``schemas/protocol/event.v1.schema.json``;
 ``docs/protocol.md`` is the prose version. Fields and event types may be added in later minor
 versions, so readers ignore unknown fields and report unknown event types instead of failing.
+
+The models validate strictly (no ``"1"`` → ``1`` or ``1`` → ``True`` coercion) so that they
+accept exactly the documents the schemas accept; ``tests/model/test_protocol_schema.py``
+checks this.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 __all__ = [
     "ENV_ATTEMPT",
@@ -41,17 +45,25 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 class RunContext(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     id: str
     node: str
     attempt: int = Field(ge=1)
 
+    @field_validator("attempt", mode="before")
+    @classmethod
+    def _integral_float(cls, value: Any) -> Any:
+        # JSON Schema's "integer" includes 1.0; strict pydantic would reject it.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
 
 class InputEnvelope(BaseModel):
     """The single JSON object an agent receives on stdin (followed by EOF)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     protocol: Literal["mentatlab.agent/v1"] = PROTOCOL_V1
     run: RunContext
@@ -61,7 +73,7 @@ class InputEnvelope(BaseModel):
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 class OutputEvent(_Event):

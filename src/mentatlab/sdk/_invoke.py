@@ -41,13 +41,13 @@ def bind_inputs(agent: Agent, inputs: Mapping[str, Any], ctx: Context) -> dict[s
         ctx.log(f"ignoring inputs with no matching parameter: {', '.join(extra)}", "warning")
     if missing or wrong:
         # Same inputs, same failure: retrying cannot help.
-        raise FatalError("; ".join(missing + wrong), code="missing_input" if missing else "invalid_input")
+        raise FatalError(
+            "; ".join(missing + wrong), code="missing_input" if missing else "invalid_input"
+        )
     return kwargs
 
 
-def call_handler(
-    agent: Agent, ctx: Context, kwargs: dict[str, Any], on_task: TaskCallback
-) -> Any:
+def call_handler(agent: Agent, ctx: Context, kwargs: dict[str, Any], on_task: TaskCallback) -> Any:
     """Run the handler to completion and return what it returned.
 
     For ``async`` handlers ``on_task`` receives the loop and the task running the handler, so

@@ -22,7 +22,7 @@ def claim_stdout() -> BinaryIO:
     sys.stdout.flush()
     events_fd = os.dup(1)  # non-inheritable: child processes never see the event stream
     os.dup2(2, 1)
-    return open(events_fd, "wb")  # noqa: SIM115 - lives until the process exits
+    return os.fdopen(events_fd, "wb")  # open until the process exits
 
 
 class PrintToLog(io.TextIOBase):
@@ -33,10 +33,6 @@ class PrintToLog(io.TextIOBase):
         self._writer = writer
         self._pending = ""
         self._lock = threading.Lock()
-
-    @property
-    def encoding(self) -> str:
-        return "utf-8"
 
     def fileno(self) -> int:
         # Descriptor 1 now points at stderr: subprocess(stdout=sys.stdout) output goes there.

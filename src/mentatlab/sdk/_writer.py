@@ -9,13 +9,20 @@ from typing import Any, BinaryIO
 
 __all__ = ["EventWriter", "encode_json"]
 
+_LINE_BREAKS = ("\u2028", "\u2029", "\x85")
+
 
 def encode_json(value: Any) -> str:
     """Compact JSON as the protocol expects it; raises ``ValueError``/``TypeError`` otherwise.
 
     ``allow_nan=False`` because NaN and Infinity are not JSON and the engine would reject the line.
     """
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    # Valid raw in JSON strings, but str.splitlines() and JavaScript line readers break on them.
+    for char in _LINE_BREAKS:
+        if char in text:
+            text = text.replace(char, f"\\u{ord(char):04x}")
+    return text
 
 
 class EventWriter:

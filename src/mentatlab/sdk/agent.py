@@ -33,7 +33,7 @@ class Agent:
         self.target = target
         """The decorated function or class, unchanged (call it directly in unit tests)."""
         self.is_class = inspect.isclass(target)
-        handle: Callable[..., Any] = getattr(target, "handle", None) if self.is_class else target
+        handle: Any = getattr(target, "handle", None) if self.is_class else target
         if not callable(handle):
             raise TypeError(f"agent class {target.__qualname__} must define handle(self, ctx, ...)")
         self.is_async = inspect.iscoroutinefunction(handle)

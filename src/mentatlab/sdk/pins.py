@@ -122,8 +122,8 @@ def compile_check(annotation: Any) -> Check | None:
         return lambda v: isinstance(v, list) and (item is None or all(item(x) for x in v))
     if origin in (dict, collections.abc.Mapping):
         value = compile_check(args[1]) if len(args) == 2 else None
-        return lambda v: isinstance(v, dict) and (
-            value is None or all(value(x) for x in v.values())
+        return lambda v: (
+            isinstance(v, dict) and (value is None or all(value(x) for x in v.values()))
         )
     raise TypeError(
         f"unsupported pin annotation {type_label(annotation)}: pins carry JSON values, so use "

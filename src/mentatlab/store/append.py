@@ -13,7 +13,7 @@ from datetime import UTC
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from mentatlab.model.run import EventType, NodeStatus, RunEvent, RunStatus
 from mentatlab.store.base import NewEvent
@@ -85,7 +85,7 @@ def _stored_event(run_id: str, seq: int, ev: NewEvent) -> RunEvent:
     try:
         # A JSON round trip stores strict JSON (portable to PostgreSQL) and makes the returned
         # event equal to what read_events() later returns (enums become plain strings).
-        data = json.loads(json.dumps(ev.data, allow_nan=False))
+        data = json.loads(json.dumps(dict(ev.data), allow_nan=False))
         return RunEvent(
             run_id=run_id,
             seq=seq,
@@ -156,7 +156,30 @@ def _save(conn: Connection, projection: Projection, *, last_seq: int) -> None:
             "outputs": run.outputs,
         }
     conn.execute(update(runs).where(runs.c.id == run.id).values(run_values))
+    next_position: int | None = None
     for node_id, node in projection.nodes.items():
+        if node.is_new:
+            if next_position is None:
+                highest = conn.execute(
+                    select(func.max(nodes.c.position)).where(nodes.c.run_id == run.id)
+                ).scalar_one()
+                next_position = (highest or 0) + 1
+            conn.execute(
+                insert(nodes).values(
+                    run_id=run.id,
+                    node_id=node_id,
+                    position=next_position,
+                    status=node.status.value,
+                    attempts=node.attempts,
+                    outputs=node.outputs,
+                    error=node.error,
+                    progress=node.progress,
+                    started_at=node.started_at,
+                    finished_at=node.finished_at,
+                )
+            )
+            next_position += 1
+            continue
         if not node.changed:
             continue
         conn.execute(

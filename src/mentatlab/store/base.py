@@ -65,7 +65,13 @@ class RunStore(Protocol):
         ...
 
     def append_events(self, run_id: str, events: Sequence[NewEvent]) -> list[RunEvent]:
-        """Append ``events`` atomically with consecutive seqs and project them onto the run."""
+        """Append ``events`` atomically with consecutive seqs and project them onto the run.
+
+        Raises :class:`RunNotFoundError` for an unknown run, :class:`InvalidEventError` for a
+        malformed event, and :class:`RunFinishedError` once the run is terminal for anything
+        but a terminal ``node.status`` or a log-only event (log, metric, checkpoint, error).
+        Nothing of the batch is stored when any event is rejected.
+        """
         ...
 
     def get_run(self, run_id: str) -> RunRecord: ...

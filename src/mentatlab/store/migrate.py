@@ -1,4 +1,13 @@
-"""Bringing a store's schema to the newest Alembic revision shipped in this package."""
+"""Bringing a store's schema to the newest Alembic revision shipped in this package.
+
+There is no ``alembic.ini``: migrations always run on a connection the store hands over. To add
+a revision after changing :mod:`mentatlab.store.schema`, migrate a scratch store to head and
+autogenerate against it, then ``ruff check --fix`` and ``ruff format`` the new file::
+
+    with create_sqlite_engine(path).begin() as conn:
+        upgrade_to_head(conn)
+        command.revision(alembic_config(conn), message="...", autogenerate=True, rev_id="0002")
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ applies the batch here and writes back whatever changed, all in one transaction.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -27,6 +28,7 @@ from mentatlab.store.errors import InvalidEventError, RunFinishedError
 __all__ = ["AttemptState", "NodeState", "Projection", "RunState"]
 
 _S = TypeVar("_S", bound=StrEnum)
+_INSTANCE = re.compile(r"[^\[\]]+(\[[0-9]+\])+")
 
 
 @dataclass
@@ -50,6 +52,7 @@ class NodeState:
     started_at: datetime | None
     finished_at: datetime | None
     changed: bool = False
+    is_new: bool = False
 
 
 @dataclass
@@ -77,6 +80,23 @@ class Projection:
     attempts: dict[tuple[str, int], AttemptState] = field(default_factory=dict)
 
     def apply(self, event: RunEvent) -> None:
+        if (
+            event.node is not None
+            and event.node not in self.nodes
+            and event.type is EventType.NODE_STATUS
+            and _INSTANCE.fullmatch(event.node)
+        ):
+            # for_each bodies run as instances NODE[i] that exist once their loop starts.
+            self.nodes[event.node] = NodeState(
+                status=NodeStatus.PENDING,
+                attempts=0,
+                outputs={},
+                error=None,
+                progress=None,
+                started_at=None,
+                finished_at=None,
+                is_new=True,
+            )
         if event.node is not None and event.node not in self.nodes:
             raise InvalidEventError(
                 f"run {self.run.id!r} has no node {event.node!r} ({event.type.value} event)"

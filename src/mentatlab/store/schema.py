@@ -1,7 +1,7 @@
 """Table definitions of the run store, written with portable SQLAlchemy Core types.
 
 The Alembic migrations in ``migrations/versions`` create exactly these tables; a test compares
-them. Change both together (``alembic revision --autogenerate`` against a migrated store).
+them. Change both together: see :mod:`mentatlab.store.migrate` for generating a revision.
 """
 
 from __future__ import annotations

@@ -1,0 +1,42 @@
+"""Validation of agent manifests and flows: loading with line numbers, JSON Schema, semantic rules.
+
+Everything a caller needs is re-exported here; ``docs/validation.md`` lists the rules.
+"""
+
+from mentatlab.validation.api import DocumentKind, detect_kind, validate_paths
+from mentatlab.validation.catalog import (
+    AGENTS_PATH_VARIABLE,
+    AgentCatalog,
+    AgentNotFoundError,
+    AgentResolutionError,
+    InvalidAgentError,
+    ResolvedAgent,
+    agent_search_path,
+)
+from mentatlab.validation.findings import Finding, Mode, Severity, UsageError, ValidationReport
+from mentatlab.validation.flows import load_flow, validate_flow_data
+from mentatlab.validation.manifests import load_manifest
+from mentatlab.validation.rules import RULES, Rule
+
+__all__ = [
+    "AGENTS_PATH_VARIABLE",
+    "RULES",
+    "AgentCatalog",
+    "AgentNotFoundError",
+    "AgentResolutionError",
+    "DocumentKind",
+    "Finding",
+    "InvalidAgentError",
+    "Mode",
+    "ResolvedAgent",
+    "Rule",
+    "Severity",
+    "UsageError",
+    "ValidationReport",
+    "agent_search_path",
+    "detect_kind",
+    "load_flow",
+    "load_manifest",
+    "validate_flow_data",
+    "validate_paths",
+]

@@ -3,7 +3,8 @@
 Three families:
 
 - ``load.*``: the file could not be read as a document. Always errors.
-- ``schema.<keyword>``: the JSON Schema keyword that failed. Always errors.
+- ``schema.<keyword>``: the JSON Schema keyword that failed (``schema.model`` if the schema
+  passed but the model did not). Always errors.
 - ``manifest.*`` / ``flow.*``: semantic rules listed in :data:`RULES`. Errors in ``strict``
   mode and warnings in ``permissive`` mode, except the ones marked fixed below.
 """
@@ -40,12 +41,13 @@ LOAD_RULES: frozenset[str] = frozenset(
         "load.too-deep",
         "load.not-mapping",
         "load.unknown-kind",
-        "load.model",
     }
 )
 
 _RULES = (
-    Rule("manifest.legacy-format", "The manifest uses the original format.", Severity.WARNING, True),
+    Rule(
+        "manifest.legacy-format", "The manifest uses the original format.", Severity.WARNING, True
+    ),
     Rule(
         "manifest.template-placeholder",
         "The manifest still contains {{PLACEHOLDER}} template markers.",

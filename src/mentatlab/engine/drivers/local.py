@@ -1,0 +1,326 @@
+"""The local driver: each attempt of an agent is a child process of MentatLab.
+
+The process speaks agent protocol v1 (``docs/protocol.md``): it reads the input envelope on
+stdin and writes NDJSON events on stdout. It runs in its own session (and so its own
+process group), so stopping it also stops every process it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+from asyncio.subprocess import SubprocessStreamProtocol
+from pathlib import Path
+from typing import Any
+
+from mentatlab.engine.agent_io import (
+    LineSplitter,
+    LineTooLongError,
+    decode_line,
+    parse_stdout_line,
+    stderr_log_event,
+)
+from mentatlab.engine.drivers.attempt import (
+    AttemptRecorder,
+    Stop,
+    envelope_bytes,
+    protocol_environment,
+    start_failed,
+)
+from mentatlab.engine.drivers.base import (
+    AttemptResult,
+    AttemptSpec,
+    EventCallback,
+    ExecutionLimits,
+    FailureReason,
+)
+from mentatlab.engine.drivers.process import (
+    CommandError,
+    child_limits,
+    resolve_command,
+    signal_group,
+)
+
+__all__ = ["LocalProcessDriver"]
+
+_CHUNK_BYTES = 64 * 1024
+"""Read size, and the asyncio buffer limit: what MentatLab holds beyond one line per stream."""
+
+_DRAIN_SECONDS = 5.0
+"""After the agent exits (and its process group is killed), how long output still in flight
+may take to arrive. Only a process that left the agent's process group can hold the pipes
+open longer; MentatLab stops reading then."""
+
+
+class LocalProcessDriver:
+    """Runs an attempt as a subprocess of MentatLab; implements :class:`Driver`.
+
+    ``spec.command`` runs in ``spec.workdir`` (the Cog-Pak directory). A program named
+    ``python`` or ``python3`` is the interpreter running MentatLab, so Python agents can
+    import the MentatLab SDK. The agent gets MentatLab's environment, ``PYTHONUNBUFFERED=1``,
+    ``spec.env`` and the ``MENTAT_*`` variables. Memory and CPU limits are resource limits
+    of the process (see :func:`~mentatlab.engine.drivers.process.child_limits`).
+    """
+
+    async def run_attempt(
+        self,
+        spec: AttemptSpec,
+        *,
+        on_event: EventCallback,
+        cancel: asyncio.Event,
+    ) -> AttemptResult:
+        payload = envelope_bytes(spec)
+        try:
+            argv = resolve_command(spec.command, spec.workdir)
+        except CommandError as exc:
+            return start_failed(f"cannot start agent: {exc}")
+        loop = asyncio.get_running_loop()
+        try:
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _Protocol(loop),
+                *argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=spec.workdir,
+                env=_environment(spec),
+                start_new_session=True,  # own process group: signals reach its children too
+                preexec_fn=child_limits(spec.limits),
+            )
+        except OSError as exc:
+            return start_failed(_start_error(spec.command[0], argv[0], exc))
+        except subprocess.SubprocessError as exc:  # applying resource limits failed
+            return start_failed(f"cannot start agent {spec.command[0]!r}: {exc}")
+        attempt = _Attempt(spec, transport, protocol, on_event, cancel)
+        return await attempt.run(payload)
+
+
+class _Protocol(SubprocessStreamProtocol):
+    """asyncio's subprocess stream protocol plus a future set when the process itself exits.
+
+    ``Process.wait()`` also waits for the pipes to close, which a grandchild holding the
+    agent's stdout could put off forever.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=_CHUNK_BYTES, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+class _Attempt:
+    """One running agent process: feeds it, reads it, watches its limits, reaps it."""
+
+    def __init__(
+        self,
+        spec: AttemptSpec,
+        transport: asyncio.SubprocessTransport,
+        protocol: _Protocol,
+        on_event: EventCallback,
+        cancel: asyncio.Event,
+    ) -> None:
+        self._limits = spec.limits
+        self._transport = transport
+        self._protocol = protocol
+        self._pgid = transport.get_pid()  # a new session's leader: its pid is the group id
+        self._on_event = on_event
+        self._cancel = cancel
+        self._recorder = AttemptRecorder()
+        self._emit_lock = asyncio.Lock()  # stdout and stderr readers take turns, in order
+        self._loop = asyncio.get_running_loop()
+        self._started = self._last_event = self._loop.time()
+        self._output_bytes = 0
+        self._flood: asyncio.Future[str] = self._loop.create_future()
+
+    async def run(self, payload: bytes) -> AttemptResult:
+        readers = [
+            asyncio.create_task(self._pump(self._protocol.stdout, stdout=True)),
+            asyncio.create_task(self._pump(self._protocol.stderr, stdout=False)),
+        ]
+        tasks = [asyncio.create_task(self._send(payload)), *readers]
+        try:
+            stop = await self._supervise(readers)
+            if stop is not None:
+                await self._stop(stop)
+            await self._drain(readers)
+        except BaseException:
+            # Also on CancelledError of the caller: no agent process outlives its driver.
+            signal_group(self._pgid, signal.SIGKILL)
+            raise
+        finally:
+            await self._close(tasks)
+        returncode = self._transport.get_returncode()
+        if returncode is None:  # impossible once `exited` is set; keeps the types honest
+            returncode = -signal.SIGKILL
+        return self._recorder.result(
+            exit_code=returncode if returncode >= 0 else None,
+            signal_number=-returncode if returncode < 0 else None,
+            stop=stop,
+            limits_note=_limits_note(self._limits),
+        )
+
+    async def _supervise(self, readers: list[asyncio.Task[None]]) -> Stop | None:
+        """Wait until the agent exits (``None``) or must be stopped (why)."""
+        limits = self._limits
+        exited = self._protocol.exited
+        cancelled = asyncio.create_task(self._cancel.wait())
+        try:
+            while True:
+                for reader in readers:
+                    if reader.done():
+                        reader.result()  # re-raise a failure of on_event
+                if exited.done():
+                    return None
+                if self._cancel.is_set():
+                    return Stop(FailureReason.CANCELLED, "cancelled")
+                if self._flood.done():
+                    return Stop(FailureReason.OUTPUT_LIMIT, self._flood.result())
+                now = self._loop.time()
+                wake: list[float] = []
+                if limits.timeout_seconds is not None:
+                    left = self._started + limits.timeout_seconds - now
+                    if left <= 0:
+                        return Stop(
+                            FailureReason.TIMEOUT, f"timed out after {limits.timeout_seconds:g} s"
+                        )
+                    wake.append(left)
+                if limits.heartbeat_timeout_seconds is not None:
+                    left = self._last_event + limits.heartbeat_timeout_seconds - now
+                    if left <= 0:
+                        return Stop(
+                            FailureReason.HEARTBEAT_TIMEOUT,
+                            f"no event on stdout for {limits.heartbeat_timeout_seconds:g} s "
+                            "(heartbeat timeout)",
+                        )
+                    wake.append(left)
+                waiting: set[asyncio.Future[Any]] = {exited, cancelled, self._flood}
+                waiting.update(reader for reader in readers if not reader.done())
+                await asyncio.wait(
+                    waiting, timeout=min(wake, default=None), return_when=asyncio.FIRST_COMPLETED
+                )
+        finally:
+            cancelled.cancel()
+            await asyncio.gather(cancelled, return_exceptions=True)
+
+    async def _stop(self, stop: Stop) -> None:
+        """Stop the agent's process group and wait for the agent to exit."""
+        exited = self._protocol.exited
+        if stop.reason is FailureReason.OUTPUT_LIMIT:
+            signal_group(self._pgid, signal.SIGKILL)  # no grace: it would keep flooding
+        else:
+            signal_group(self._pgid, signal.SIGTERM)
+            waiting: set[asyncio.Future[Any]] = {exited, self._flood}
+            await asyncio.wait(
+                waiting,
+                timeout=self._limits.kill_grace_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            signal_group(self._pgid, signal.SIGKILL)
+        await exited
+
+    async def _drain(self, readers: list[asyncio.Task[None]]) -> None:
+        """Once the agent exited: kill what it left in its group, read the rest of its output."""
+        signal_group(self._pgid, signal.SIGKILL)
+        done, _ = await asyncio.wait(readers, timeout=_DRAIN_SECONDS)
+        for reader in done:
+            reader.result()
+
+    async def _close(self, tasks: list[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._transport.close()  # kills the agent if it still runs
+        await self._protocol.exited  # reaped: no zombie
+
+    async def _send(self, payload: bytes) -> None:
+        stdin = self._protocol.stdin
+        if stdin is None:
+            return
+        try:
+            stdin.write(payload)
+            await stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it exited or closed stdin without reading: its exit status tells the rest
+        finally:
+            stdin.close()
+
+    async def _pump(self, stream: asyncio.StreamReader | None, *, stdout: bool) -> None:
+        """Read one of the agent's output pipes to its end, line by line, within the limits."""
+        if stream is None:
+            return
+        limits = self._limits
+        splitter = LineSplitter(limits.max_line_bytes)
+        while chunk := await stream.read(_CHUNK_BYTES):
+            if self._flood.done():
+                continue  # discard, but keep the pipe flowing until the agent is gone
+            self._output_bytes += len(chunk)
+            if self._output_bytes > limits.max_output_bytes:
+                self._flood.set_result(
+                    f"output limit: wrote more than {limits.max_output_bytes} bytes"
+                )
+                continue
+            try:
+                lines = splitter.feed(chunk)
+            except LineTooLongError:
+                self._flood.set_result(
+                    f"output limit: wrote a line longer than {limits.max_line_bytes} bytes"
+                )
+                continue
+            for line in lines:
+                await self._line(line, stdout=stdout)
+        rest = splitter.finish()
+        if rest is not None and not self._flood.done():
+            await self._line(rest, stdout=stdout)
+
+    async def _line(self, line: bytes, *, stdout: bool) -> None:
+        if stdout:
+            event = parse_stdout_line(line)
+            if event is None:
+                return
+            self._last_event = self._loop.time()
+        else:
+            text = decode_line(line)
+            event = stderr_log_event(text)
+            if event is None:
+                return
+            self._recorder.note_stderr(text)
+        self._recorder.record(event)
+        async with self._emit_lock:
+            await self._on_event(event)
+
+
+def _environment(spec: AttemptSpec) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"  # events reach MentatLab as they are printed
+    env.update(spec.env)
+    env.update(protocol_environment(spec))
+    return env
+
+
+def _start_error(program: str, resolved: str, exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        if Path(resolved).exists():
+            return (
+                f"cannot start agent: {resolved!r} exists, but the interpreter on its '#!' "
+                "line was not found"
+            )
+        where = f"at {resolved!r}" if "/" in resolved else "on PATH"
+        return f"cannot start agent: program {program!r} not found {where}"
+    if isinstance(exc, PermissionError):
+        return f"cannot start agent: permission denied running {resolved!r} (not executable?)"
+    return f"cannot start agent {resolved!r}: {exc.strerror or exc}"
+
+
+def _limits_note(limits: ExecutionLimits) -> str:
+    notes = []
+    if limits.memory_bytes is not None:
+        notes.append(f"memory {limits.memory_bytes / 2**20:g} MiB")
+    if limits.cpu_seconds is not None:
+        notes.append(f"CPU {limits.cpu_seconds} s")
+    return f" (limits: {', '.join(notes)})" if notes else ""

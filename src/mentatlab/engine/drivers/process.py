@@ -1,0 +1,81 @@
+"""Operating-system helpers of the local driver: the argv to run, resource limits, signals."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mentatlab.engine.drivers.base import ExecutionLimits
+
+__all__ = ["PYTHON_ALIASES", "CommandError", "child_limits", "resolve_command", "signal_group"]
+
+PYTHON_ALIASES = frozenset({"python", "python3"})
+"""Program names that mean "the interpreter running MentatLab" (so agents can import its SDK)."""
+
+
+class CommandError(ValueError):
+    """A command that cannot even be attempted (empty, or a working directory that is missing)."""
+
+
+def resolve_command(command: Sequence[str], workdir: Path) -> list[str]:
+    """The argv to execute for ``command`` run in ``workdir``.
+
+    ``python``/``python3`` become :data:`sys.executable`; a relative program path containing
+    ``/`` is resolved against ``workdir``; any other bare name is looked up on ``PATH``.
+    """
+    if not command:
+        raise CommandError("the agent has no command to run")
+    if not workdir.is_dir():
+        raise CommandError(f"working directory {str(workdir)!r} does not exist")
+    program, *args = command
+    if program in PYTHON_ALIASES:
+        program = sys.executable
+    elif "/" in program and not Path(program).is_absolute():
+        program = str(workdir / program)
+    return [program, *args]
+
+
+def child_limits(limits: ExecutionLimits) -> Callable[[], None] | None:
+    """A ``preexec_fn`` applying ``limits`` in the child, or ``None`` when there is none.
+
+    Memory uses ``RLIMIT_DATA`` (heap and private writable mappings, Linux >= 4.7) rather
+    than ``RLIMIT_AS``: address-space limits break runtimes that reserve large virtual ranges
+    they never touch (Node.js hangs at start with ``RLIMIT_AS`` of 100 MiB), while a plain
+    Python agent starts under either and fails to allocate 1 GiB under both.
+    CPU time uses ``RLIMIT_CPU``: ``SIGXCPU`` at the limit, ``SIGKILL`` one second later.
+    """
+    settings: list[tuple[int, int, int]] = []
+    if limits.memory_bytes is not None:
+        settings.append((resource.RLIMIT_DATA, limits.memory_bytes, limits.memory_bytes))
+    if limits.cpu_seconds is not None:
+        settings.append((resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1))
+    if not settings:
+        return None  # without a preexec_fn, subprocess may use the faster vfork
+    # Computed in the parent: the child between fork and exec should do as little as possible.
+    clamped = [(which, *_clamp(which, soft, hard)) for which, soft, hard in settings]
+
+    def apply() -> None:
+        for which, soft, hard in clamped:
+            resource.setrlimit(which, (soft, hard))
+
+    return apply
+
+
+def _clamp(which: int, soft: int, hard: int) -> tuple[int, int]:
+    # An unprivileged process cannot raise a hard limit: stay within the one it has.
+    _, current_hard = resource.getrlimit(which)
+    if current_hard != resource.RLIM_INFINITY:
+        hard = min(hard, current_hard)
+        soft = min(soft, hard)
+    return soft, hard
+
+
+def signal_group(pgid: int, signum: int) -> None:
+    """Send ``signum`` to process group ``pgid``; a group that is already gone is fine."""
+    # PermissionError: some systems report EPERM for a group left with only zombies.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
