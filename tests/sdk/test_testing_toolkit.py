@@ -143,10 +143,8 @@ def test_assert_succeeded_explains_a_failure(cogpak: Path) -> None:
     failed = AttemptResult(
         outcome=AttemptOutcome.FAILED, reason=FailureReason.AGENT_ERROR, message="boom", exit_code=1
     )
-    events: list[AgentEvent] = [
-        LogEvent(message="working"),
-        ErrorEvent(code="bad", message="it broke"),
-    ]
+    error = ErrorEvent(code="bad", message="it broke")
+    events: list[AgentEvent] = [LogEvent(message="working"), error]
     result = run_cogpak(cogpak, {"text": "x"}, driver=ScriptedDriver(events, failed))
     assert result.error == error
     with pytest.raises(AssertionError) as caught:
