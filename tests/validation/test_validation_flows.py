@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from validation_helpers import WriteFile, errors, flow, warnings
 
-from mentatlab.validation import AgentCatalog, Mode, load_flow, validate_flow_data
+from mentatlab.validation import AgentCatalog, Mode, load_flow, validate_flow_data, validate_paths
 
 
 def txt(node_id: str) -> dict[str, Any]:
@@ -221,3 +222,29 @@ def test_permissive_mode(catalog: AgentCatalog) -> None:
 def test_in_memory_flow_that_is_not_a_mapping(catalog: AgentCatalog) -> None:
     result, findings = check(catalog, [1, 2])  # type: ignore[arg-type]
     assert result is None and errors(findings) == {"load.not-mapping"}
+
+
+def test_for_each_body_entry_inputs_receive_the_item_so_are_not_required(tmp_path: Path) -> None:
+    agents = tmp_path / "agents" / "needy"
+    agents.mkdir(parents=True)
+    (agents / "manifest.yaml").write_text(
+        "apiVersion: mentatlab.io/v1\nkind: Agent\nid: t.needy\nversion: 1.0.0\n"
+        "description: d\ncommand: [python, main.py]\n"
+        "inputs: [{name: text, type: string}]\noutputs: [{name: out, type: string}]\n"
+    )
+    (agents / "main.py").write_text("")
+    flow_file = tmp_path / "loop.flow.yaml"
+    flow_file.write_text(
+        "apiVersion: v1\nkind: Flow\nmeta: {id: f, name: f}\ngraph:\n  nodes:\n"
+        "    - {id: src, type: ui.prompt, outputs: {items: [a]}}\n"
+        "    - {id: loop, type: for_each, params: {for_each: {collection: inputs.src.items,"
+        " body: [first, second]}}}\n"
+        "    - {id: first, type: t.needy}\n"
+        "    - {id: second, type: t.needy}\n"
+        "    - {id: outside, type: t.needy}\n"
+        "  edges:\n    - {from: src.items, to: loop.input}\n"
+        "    - {from: first.out, to: second.text}\n"
+    )
+    report = validate_paths([flow_file], agent_dirs=[tmp_path / "agents"])
+    required = [f.path for f in report.errors if f.rule == "flow.input-required"]
+    assert required == ["$.graph.nodes[4]"]  # only the node outside the loop

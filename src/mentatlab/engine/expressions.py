@@ -7,10 +7,9 @@ its outputs, so ``inputs.NODE.PIN`` (or ``inputs["NODE"]["PIN"]``) reads a value
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
 from typing import Any
-
-import ast
 
 from simpleeval import AttributeDoesNotExist, EvalWithCompoundTypes, InvalidExpression
 

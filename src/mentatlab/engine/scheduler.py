@@ -239,9 +239,18 @@ class _Execution:
     async def _run_node(self, node_id: str, frame: _Frame) -> None:
         node = self.plan.nodes[node_id]
         instance = self._instance(node_id, frame)
-        if node.outputs is not None:
-            # A node with constant outputs is pinned: those values are its result.
-            await self._finish(node_id, frame, NodeResult(NodeStatus.SUCCEEDED, dict(node.outputs)))
+        if node.type == "ui.prompt" or node.outputs is not None:
+            # Constant outputs are the node's result (a pinned agent is not started); run
+            # inputs addressed to a prompt's pins (-i prompt.text=...) replace its constants.
+            outputs = dict(node.outputs or {})
+            if node.type == "ui.prompt":
+                prefix = f"{node_id}."
+                outputs |= {
+                    k.removeprefix(prefix): v
+                    for k, v in self.run_inputs.items()
+                    if k.startswith(prefix)
+                }
+            await self._finish(node_id, frame, NodeResult(NodeStatus.SUCCEEDED, outputs))
             return
         inputs, problem = self._collect_inputs(node_id, frame)
         if problem is not None:
@@ -267,8 +276,6 @@ class _Execution:
         params: dict[str, Any],
     ) -> NodeResult:
         node = self.plan.nodes[node_id]
-        if node.type == "ui.prompt":
-            return NodeResult(NodeStatus.SUCCEEDED, {})
         if node.type == "ui.console":
             await self._emit(
                 EventType.LOG,

@@ -217,12 +217,26 @@ def _check_run_inputs(check: _Check) -> None:
                 )
 
 
+def _loop_entries(flow: Flow) -> set[str]:
+    """Body nodes no other node of their body feeds: their free input pins get the item."""
+    entries: set[str] = set()
+    for node in flow.graph.nodes:
+        loop = node.for_each
+        if loop is None:
+            continue
+        body = set(loop.body)
+        fed = {e.target.node for e in flow.graph.edges if e.source.node in body}
+        entries |= body - fed
+    return entries
+
+
 def _check_required_inputs(check: _Check) -> None:
     connected = {(edge.target.node, edge.target.pin) for edge in check.flow.graph.edges}
+    entries = _loop_entries(check.flow)
     for node in check.flow.graph.nodes:
         pins = check.pins.get(node.id)
-        if pins is None or node.is_builtin or node.outputs is not None:
-            continue  # a pinned node (constant outputs) is not started
+        if pins is None or node.is_builtin or node.outputs is not None or node.id in entries:
+            continue  # pinned nodes are not started; loop entries receive the current item
         given = check.given.get(node.id, set())
         for name, pin in pins.inputs.items():
             satisfied = (node.id, name) in connected or name in node.inputs or name in given

@@ -161,7 +161,9 @@ def test_cpu_limit(tmp_path: Path) -> None:
     assert run.seconds < 5
 
 
-def _flood(tmp_path: Path, source: str, limits: ExecutionLimits) -> tuple[FailureReason | None, str, int, float]:
+def _flood(
+    tmp_path: Path, source: str, limits: ExecutionLimits
+) -> tuple[FailureReason | None, str, int, float]:
     spec = make_spec(tmp_path, source, limits=limits)
     tracemalloc.start()
     try:

@@ -1,0 +1,3 @@
+from cli_harness import cli, home
+
+__all__ = ["cli", "home"]
