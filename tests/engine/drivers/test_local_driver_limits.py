@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import tracemalloc
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from driver_helpers import in_process_table, make_spec, run_attempt
 
 from mentatlab.engine.drivers.base import AttemptOutcome, ExecutionLimits, FailureReason
-from mentatlab.model.protocol import OutputEvent
+from mentatlab.model.protocol import AgentEvent, OutputEvent
 
 MiB = 1024 * 1024
 
@@ -217,3 +218,21 @@ def test_output_within_limits_is_not_flooding(tmp_path: Path) -> None:
         limits=ExecutionLimits(timeout_seconds=20, max_output_bytes=1000, max_line_bytes=999),
     )
     assert run_attempt(spec).result.outcome is AttemptOutcome.SUCCEEDED
+
+
+def test_output_limit_hit_by_the_last_output_before_exit(tmp_path: Path) -> None:
+    # A slow consumer of the first event keeps the driver from reading on until the agent
+    # has exited: the limit is only noticed while draining, and still fails the attempt.
+    spec = make_spec(
+        tmp_path,
+        "import os\nos.write(1, b'first\\n')\nos.write(1, b'a' * 3000 + b'\\n')\n",
+        limits=ExecutionLimits(timeout_seconds=20, max_output_bytes=2000),
+    )
+
+    async def slow(event: AgentEvent, cancel: asyncio.Event) -> None:
+        await asyncio.sleep(0.5)
+
+    run = run_attempt(spec, on_event=slow)
+
+    assert run.result.reason is FailureReason.OUTPUT_LIMIT
+    assert run.result.exit_code == 0

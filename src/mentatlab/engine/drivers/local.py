@@ -149,6 +149,9 @@ class _Attempt:
             if stop is not None:
                 await self._stop(stop)
             await self._drain(readers)
+            if stop is None and self._flood.done():
+                # The limit was hit by the last output, after the exit: events were dropped.
+                stop = Stop(FailureReason.OUTPUT_LIMIT, self._flood.result())
         except BaseException:
             # Also on CancelledError of the caller: no agent process outlives its driver.
             signal_group(self._pgid, signal.SIGKILL)
