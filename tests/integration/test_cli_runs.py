@@ -52,8 +52,13 @@ def _slow_flow(tmp_path: Path) -> Path:
 
 def _start_run(flow: Path, home: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "MENTATLAB_HOME": str(home)}
-    return subprocess.Popen([MENTATCTL, "run", str(flow)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [MENTATCTL, "run", str(flow)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _wait_for_running_node(cli: Cli) -> str:
@@ -118,7 +123,8 @@ def test_sigterm_to_mentatctl_cancels_cleanly(cli: Cli, home: Path, tmp_path: Pa
         process.kill()
         process.communicate()
     assert json.loads(cli("runs", "get", run_id, "--output", "json").stdout)["status"] == (
-        "cancelled")
+        "cancelled"
+    )
 
 
 def test_killed_mentatctl_leaves_no_run_running(cli: Cli, home: Path, tmp_path: Path) -> None:
@@ -135,8 +141,9 @@ def test_killed_mentatctl_leaves_no_run_running(cli: Cli, home: Path, tmp_path: 
     assert record["error"]["reason"] == "interrupted"
     assert record["nodes"]["nap"]["status"] == "failed"
     assert record["nodes"]["after"]["status"] == "skipped"
-    events = json.loads("[" + ",".join(
-        cli("runs", "logs", run_id, "--output", "json").stdout.splitlines()) + "]")
+    events = json.loads(
+        "[" + ",".join(cli("runs", "logs", run_id, "--output", "json").stdout.splitlines()) + "]"
+    )
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     # the store is still healthy: a new run works
     assert cli("run", "examples/hello.flow.yaml").returncode == 0
@@ -152,10 +159,17 @@ def test_agent_init_scaffolds_a_cogpak_that_validates_runs_and_tests(
     ran = cli("run", str(cogpak / "example.flow.yaml"), "--output", "json")
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["outputs"]["show"] == {
-        "result": "Hi, MentatLab agents run in seconds", "words": 5}
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                            str(cogpak)], capture_output=True, text=True, cwd=tmp_path,
-                           timeout=120, check=False)
+        "result": "Hi, MentatLab agents run in seconds",
+        "words": 5,
+    }
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(cogpak)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "2 passed" in tests.stdout
     again = cli("agent", "init", "acme.greeter", "--dir", str(tmp_path))
@@ -169,14 +183,19 @@ def test_validate_exit_codes_and_json_report(cli: Cli, tmp_path: Path) -> None:
     missing = cli("validate", "nowhere.yaml")
     assert missing.returncode == 2 and "nowhere.yaml" in missing.stderr
     bad = tmp_path / "manifest.yaml"
-    bad.write_text("id: x\nversion: 1.0\nimage: a:latest\ndescription: d\ninputs: []\n"
-                   "outputs: []\n")
+    bad.write_text(
+        "id: x\nversion: 1.0\nimage: a:latest\ndescription: d\ninputs: []\noutputs: []\n"
+    )
     result = cli("validate", str(bad), "--output", "json")
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["valid"] is False
     assert set(report["errors"][0]) == {"file", "path", "line", "rule", "message"}
     assert any(e["rule"].startswith("schema.") and e["line"] == 2 for e in report["errors"])
-    permissive = cli("validate", str(REPO.parent / "shared/compat/mentatlab-original/agents/"
-                                      "psyche-sim.manifest.yaml"), "--mode", "permissive")
+    permissive = cli(
+        "validate",
+        str(REPO.parent / "shared/compat/mentatlab-original/agents/psyche-sim.manifest.yaml"),
+        "--mode",
+        "permissive",
+    )
     assert permissive.returncode == 0

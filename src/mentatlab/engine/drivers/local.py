@@ -145,13 +145,7 @@ class _Attempt:
         ]
         tasks = [asyncio.create_task(self._send(payload)), *readers]
         try:
-            stop = await self._supervise(readers)
-            if stop is not None:
-                await self._stop(stop)
-            await self._drain(readers)
-            if stop is None and self._flood.done():
-                # The limit was hit by the last output, after the exit: events were dropped.
-                stop = Stop(FailureReason.OUTPUT_LIMIT, self._flood.result())
+            stop = await self._follow(readers)
         except BaseException:
             # Also on CancelledError of the caller: no agent process outlives its driver.
             signal_group(self._pgid, signal.SIGKILL)
@@ -167,6 +161,17 @@ class _Attempt:
             stop=stop,
             limits_note=_limits_note(self._limits),
         )
+
+    async def _follow(self, readers: list[asyncio.Task[None]]) -> Stop | None:
+        """Follow the agent until it has exited and its output is read; why it was stopped."""
+        stop = await self._supervise(readers)
+        if stop is not None:
+            await self._stop(stop)
+        await self._drain(readers)
+        if stop is None and self._flood.done():
+            # The limit was hit by output read after the exit: events were dropped.
+            stop = Stop(FailureReason.OUTPUT_LIMIT, self._flood.result())
+        return stop
 
     async def _supervise(self, readers: list[asyncio.Task[None]]) -> Stop | None:
         """Wait until the agent exits (``None``) or must be stopped (why)."""
