@@ -225,7 +225,8 @@ def test_output_limit_hit_by_the_last_output_before_exit(tmp_path: Path) -> None
     # has exited: the limit is only noticed while draining, and still fails the attempt.
     spec = make_spec(
         tmp_path,
-        "import os\nos.write(1, b'first\\n')\nos.write(1, b'a' * 3000 + b'\\n')\n",
+        "import os, time\nos.write(1, b'first\\n')\ntime.sleep(0.2)\n"
+        "os.write(1, b'a' * 3000 + b'\\n')\n",
         limits=ExecutionLimits(timeout_seconds=20, max_output_bytes=2000),
     )
 
