@@ -19,7 +19,7 @@ from mentatlab.engine.drivers.base import (
 )
 from mentatlab.engine.events import EngineEvent, EventSink
 from mentatlab.engine.plan import AgentBinding
-from mentatlab.engine.values import memory_bytes, milli_cpu, type_error
+from mentatlab.engine.values import type_error
 from mentatlab.model.flow import Node
 from mentatlab.model.manifest import AgentManifest, EnvVar, RetryPolicy
 from mentatlab.model.protocol import (
@@ -33,6 +33,7 @@ from mentatlab.model.protocol import (
     ProgressEvent,
 )
 from mentatlab.model.run import EventType, NodeError, NodeStatus
+from mentatlab.validation.quantities import cpu_cores, memory_bytes
 
 __all__ = ["AgentNodeRunner", "NodeResult", "Slots"]
 
@@ -164,19 +165,25 @@ class AgentNodeRunner:
         timeout = node.timeout_seconds or resources.timeout_seconds
         limits = resources.limits
         cpu_seconds = None
-        if timeout is not None and limits is not None and limits.cpu is not None:
+        cores = cpu_cores(limits.cpu) if limits is not None and limits.cpu else None
+        if timeout is not None and cores is not None:
             # An agent allowed N cores for T seconds can use at most N*T CPU-seconds.
-            cpu_seconds = max(1, math.ceil(timeout * milli_cpu(limits.cpu) / 1000))
+            cpu_seconds = max(1, math.ceil(timeout * float(cores)))
         heartbeat = None
         if manifest.capabilities.supports_heartbeat:
             heartbeat = resources.heartbeat_timeout_seconds or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
         return ExecutionLimits(
             timeout_seconds=timeout,
             heartbeat_timeout_seconds=heartbeat,
-            memory_bytes=memory_bytes(limits.memory) if limits and limits.memory else None,
+            memory_bytes=_memory_limit(limits.memory if limits else None),
             cpu_seconds=cpu_seconds,
             kill_grace_seconds=self.kill_grace_seconds,
         )
+
+
+def _memory_limit(quantity: str | None) -> int | None:
+    amount = memory_bytes(quantity) if quantity else None
+    return int(amount) if amount is not None else None
 
 
 class _EventRelay:

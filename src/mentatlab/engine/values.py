@@ -9,7 +9,7 @@ from typing import Any
 
 from mentatlab.model.manifest import PinType
 
-__all__ = ["memory_bytes", "milli_cpu", "substitute", "type_error"]
+__all__ = ["substitute", "type_error"]
 
 _MEDIA = {PinType.BINARY, PinType.AUDIO, PinType.IMAGE, PinType.VIDEO, PinType.STREAM}
 
@@ -49,39 +49,6 @@ def _json_type(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "array"
     return "object"
-
-
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
-_FACTORS = {
-    None: 1,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
-
-
-def memory_bytes(quantity: str) -> int:
-    """Bytes in a Kubernetes memory quantity such as ``128Mi`` or ``1G``."""
-    match = _QUANTITY.match(quantity)
-    if match is None:
-        raise ValueError(f"{quantity!r} is not a memory quantity")
-    return int(float(match.group(1)) * _FACTORS[match.group(2)])
-
-
-def milli_cpu(quantity: str) -> int:
-    """Millicores in a Kubernetes CPU quantity such as ``500m`` or ``2``."""
-    if quantity.endswith("m"):
-        return int(quantity[:-1])
-    return int(float(quantity) * 1000)
 
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
