@@ -161,3 +161,16 @@ def test_input_file_provides_typed_inputs(cli: Cli, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert _record(result)["nodes"]["ingest"]["outputs"]["result"] == "Ingest raw data: from a file"
+
+
+def test_permissive_mode_still_refuses_to_run_a_missing_agent(cli: Cli) -> None:
+    result = cli(
+        "run",
+        str(COMPAT / "flows" / "hello_chat.json"),
+        "--agents",
+        "agents",
+        "--mode",
+        "permissive",
+    )
+    assert result.returncode == 1
+    assert "flexinfer.ollama.chat" in result.stderr and "not run" in result.stderr

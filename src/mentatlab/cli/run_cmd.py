@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 from pathlib import Path
@@ -72,7 +73,7 @@ def run(
     with store_session() as store:
         record = _execute(store, prepared, max_parallel=max_parallel, output=output)
     if output is OutputFormat.JSON:
-        print_json(_run_json(record))
+        print_json(record.model_dump(mode="json"))
     else:
         render_outputs(console, record)
     if record.status is not RunStatus.SUCCEEDED:
@@ -104,21 +105,8 @@ def _execute(
             on_created=None if quiet else lambda run_id: console.print(f"run {run_id} started"),
         )
 
-    with view if not quiet else _Nothing():
+    with contextlib.nullcontext() if quiet else view:
         return asyncio.run(main())
-
-
-class _Nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _run_json(record: RunRecord) -> dict[str, Any]:
-    """The final run record: ``{"id", "status", "nodes": {NODE: {...}}, "outputs", …}``."""
-    return record.model_dump(mode="json")
 
 
 def _parse_input_options(values: list[str]) -> dict[str, str]:

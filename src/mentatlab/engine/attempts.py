@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -15,9 +14,9 @@ from mentatlab.engine.drivers.base import (
     AttemptResult,
     AttemptSpec,
     Driver,
-    ExecutionLimits,
 )
 from mentatlab.engine.events import EngineEvent, EventSink
+from mentatlab.engine.limits import execution_limits
 from mentatlab.engine.plan import AgentBinding
 from mentatlab.engine.values import type_error
 from mentatlab.model.flow import Node
@@ -33,11 +32,8 @@ from mentatlab.model.protocol import (
     ProgressEvent,
 )
 from mentatlab.model.run import EventType, NodeError, NodeStatus
-from mentatlab.validation.quantities import cpu_cores, memory_bytes
 
 __all__ = ["AgentNodeRunner", "NodeResult", "Slots"]
-
-DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass
@@ -116,7 +112,11 @@ class AgentNodeRunner:
                 params=params,
                 resume=checkpoint,
                 env=env,
-                limits=self._limits(node, manifest),
+                limits=execution_limits(
+                    manifest,
+                    timeout_seconds=node.timeout_seconds,
+                    kill_grace_seconds=self.kill_grace_seconds,
+                ),
             )
             relay = _EventRelay(self.sink, instance, attempt)
             async with self.slots.hold(manifest):
@@ -159,31 +159,6 @@ class AgentNodeRunner:
         await self.sink(
             EngineEvent(EventType.NODE_STATUS, instance, attempt, {"status": status.value, **data})
         )
-
-    def _limits(self, node: Node, manifest: AgentManifest) -> ExecutionLimits:
-        resources = manifest.resources
-        timeout = node.timeout_seconds or resources.timeout_seconds
-        limits = resources.limits
-        cpu_seconds = None
-        cores = cpu_cores(limits.cpu) if limits is not None and limits.cpu else None
-        if timeout is not None and cores is not None:
-            # An agent allowed N cores for T seconds can use at most N*T CPU-seconds.
-            cpu_seconds = max(1, math.ceil(timeout * float(cores)))
-        heartbeat = None
-        if manifest.capabilities.supports_heartbeat:
-            heartbeat = resources.heartbeat_timeout_seconds or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
-        return ExecutionLimits(
-            timeout_seconds=timeout,
-            heartbeat_timeout_seconds=heartbeat,
-            memory_bytes=_memory_limit(limits.memory if limits else None),
-            cpu_seconds=cpu_seconds,
-            kill_grace_seconds=self.kill_grace_seconds,
-        )
-
-
-def _memory_limit(quantity: str | None) -> int | None:
-    amount = memory_bytes(quantity) if quantity else None
-    return int(amount) if amount is not None else None
 
 
 class _EventRelay:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from mentatlab.engine.plan import AgentBinding, FlowPlan, PlanError
-from mentatlab.model.flow import Flow
 from mentatlab.model.manifest import PinType
 from mentatlab.validation import (
     AgentCatalog,
@@ -54,21 +53,24 @@ def prepare_flow(
         return None, findings
     file = str(flow_path)
     agents: dict[str, AgentBinding] = {}
+    unresolved = False
     for node in flow.graph.nodes:
         if node.agent_ref is None or node.outputs is not None:
-            continue
+            continue  # built-ins and pinned nodes start no agent
         try:
             resolved = catalog.resolve(node.type)
         except AgentResolutionError as exc:
+            # Only reachable in permissive mode, where flow.agent-ref is a warning.
             findings.append(Finding(file, ROOT, None, "flow.agent-ref", f"node {node.id!r}: {exc}"))
+            unresolved = True
             continue
         agents[node.id] = AgentBinding(resolved.manifest, resolved.directory)
+    if unresolved:
+        return None, findings
     try:
-        plan = FlowPlan(flow, agents) if len(agents) == _agent_nodes(flow) else None
+        plan = FlowPlan(flow, agents)
     except PlanError as exc:
         findings.append(Finding(file, ROOT, None, "flow.plan", str(exc)))
-        plan = None
-    if plan is None:
         return None, findings
     typed = dict(inputs or {})
     for key, text in (text_inputs or {}).items():
@@ -92,12 +94,6 @@ def _pin_type(plan: FlowPlan, key: str) -> PinType | None:
     if node_id not in plan.nodes:
         return None
     return next((pin.type for pin in plan.input_pins(node_id) if pin.name == pin_name), None)
-
-
-def _agent_nodes(flow: Flow) -> int:
-    return sum(
-        1 for node in flow.graph.nodes if node.agent_ref is not None and node.outputs is None
-    )
 
 
 def _search_path(flow_path: Path, agent_dirs: Sequence[Path]) -> list[Path]:

@@ -15,11 +15,20 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, func, insert, select, update
 
-from mentatlab.model.run import EventType, NodeStatus, RunEvent, RunStatus
+from mentatlab.model.run import EventType, RunEvent, RunStatus
 from mentatlab.store.base import NewEvent
 from mentatlab.store.errors import InvalidEventError, RunNotFoundError
 from mentatlab.store.projection import AttemptState, NodeState, Projection, RunState
-from mentatlab.store.schema import attempts, events, nodes, runs
+from mentatlab.store.schema import (
+    ATTEMPT_STATE_COLUMNS,
+    NODE_STATE_COLUMNS,
+    attempts,
+    events,
+    nodes,
+    runs,
+    state_of,
+    values_of,
+)
 
 __all__ = ["append_in_transaction"]
 
@@ -105,18 +114,7 @@ def _load_nodes(conn: Connection, run_id: str, node_ids: set[str]) -> dict[str, 
     rows = conn.execute(
         select(nodes).where(nodes.c.run_id == run_id, nodes.c.node_id.in_(sorted(node_ids)))
     )
-    return {
-        r.node_id: NodeState(
-            status=NodeStatus(r.status),
-            attempts=r.attempts,
-            outputs=r.outputs,
-            error=r.error,
-            progress=r.progress,
-            started_at=r.started_at,
-            finished_at=r.finished_at,
-        )
-        for r in rows
-    }
+    return {r.node_id: NodeState(**state_of(r, NODE_STATE_COLUMNS)) for r in rows}
 
 
 def _load_attempts(
@@ -131,14 +129,7 @@ def _load_attempts(
     )
     return {
         (r.node_id, r.attempt): AttemptState(
-            status=NodeStatus(r.status),
-            started_at=r.started_at,
-            finished_at=r.finished_at,
-            error_reason=r.error_reason,
-            error_message=r.error_message,
-            exit_code=r.exit_code,
-            is_new=False,
-            changed=False,
+            **state_of(r, ATTEMPT_STATE_COLUMNS), is_new=False, changed=False
         )
         for r in rows
     }
@@ -169,13 +160,7 @@ def _save(conn: Connection, projection: Projection, *, last_seq: int) -> None:
                     run_id=run.id,
                     node_id=node_id,
                     position=next_position,
-                    status=node.status.value,
-                    attempts=node.attempts,
-                    outputs=node.outputs,
-                    error=node.error,
-                    progress=node.progress,
-                    started_at=node.started_at,
-                    finished_at=node.finished_at,
+                    **values_of(node, NODE_STATE_COLUMNS),
                 )
             )
             next_position += 1
@@ -185,27 +170,12 @@ def _save(conn: Connection, projection: Projection, *, last_seq: int) -> None:
         conn.execute(
             update(nodes)
             .where(nodes.c.run_id == run.id, nodes.c.node_id == node_id)
-            .values(
-                status=node.status.value,
-                attempts=node.attempts,
-                outputs=node.outputs,
-                error=node.error,
-                progress=node.progress,
-                started_at=node.started_at,
-                finished_at=node.finished_at,
-            )
+            .values(values_of(node, NODE_STATE_COLUMNS))
         )
     for (node_id, number), attempt in projection.attempts.items():
         if not attempt.changed:
             continue
-        values = {
-            "status": attempt.status.value,
-            "started_at": attempt.started_at,
-            "finished_at": attempt.finished_at,
-            "error_reason": attempt.error_reason,
-            "error_message": attempt.error_message,
-            "exit_code": attempt.exit_code,
-        }
+        values = values_of(attempt, ATTEMPT_STATE_COLUMNS)
         if attempt.is_new:
             conn.execute(
                 insert(attempts).values(run_id=run.id, node_id=node_id, attempt=number, **values)

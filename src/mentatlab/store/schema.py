@@ -7,6 +7,7 @@ them. Change both together: see :mod:`mentatlab.store.migrate` for generating a 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, Final
 
 from sqlalchemy import (
     JSON,
@@ -25,7 +26,21 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
-__all__ = ["NAMING_CONVENTION", "UTCDateTime", "attempts", "events", "metadata", "nodes", "runs"]
+from mentatlab.model.run import NodeStatus
+
+__all__ = [
+    "ATTEMPT_STATE_COLUMNS",
+    "NAMING_CONVENTION",
+    "NODE_STATE_COLUMNS",
+    "UTCDateTime",
+    "attempts",
+    "events",
+    "metadata",
+    "nodes",
+    "runs",
+    "state_of",
+    "values_of",
+]
 
 # Named constraints let future SQLite batch migrations (table rebuilds) refer to them.
 NAMING_CONVENTION = {
@@ -130,3 +145,35 @@ events = Table(
     # last_checkpoint() looks up a node's latest event of one type.
     Index(None, "run_id", "node", "type", "seq"),
 )
+
+
+# The projected state of a node and of an attempt: one list serves loading and saving.
+NODE_STATE_COLUMNS: Final = (
+    "status",
+    "attempts",
+    "outputs",
+    "error",
+    "progress",
+    "started_at",
+    "finished_at",
+)
+ATTEMPT_STATE_COLUMNS: Final = (
+    "status",
+    "started_at",
+    "finished_at",
+    "error_reason",
+    "error_message",
+    "exit_code",
+)
+
+
+def state_of(row: Any, columns: tuple[str, ...]) -> dict[str, Any]:
+    """``columns`` of a row as keyword arguments, with ``status`` as a :class:`NodeStatus`."""
+    values = {column: getattr(row, column) for column in columns}
+    values["status"] = NodeStatus(values["status"])
+    return values
+
+
+def values_of(state: Any, columns: tuple[str, ...]) -> dict[str, Any]:
+    """``columns`` of a state object as column values for an INSERT or UPDATE."""
+    return {column: getattr(state, column) for column in columns}

@@ -33,7 +33,15 @@ from mentatlab.store.errors import RunNotFoundError
 from mentatlab.store.ids import new_run_id
 from mentatlab.store.owner import RunOwner
 from mentatlab.store.recovery import interrupted_events
-from mentatlab.store.schema import attempts, events, nodes, runs
+from mentatlab.store.schema import (
+    ATTEMPT_STATE_COLUMNS,
+    NODE_STATE_COLUMNS,
+    attempts,
+    events,
+    nodes,
+    runs,
+    state_of,
+)
 
 __all__ = ["WRITE_TRANSACTION", "SqlRunStore"]
 
@@ -182,16 +190,7 @@ class SqlRunStore:
             if not rows:
                 self._require_run(conn, run_id)
         return [
-            AttemptRecord(
-                node=r.node_id,
-                attempt=r.attempt,
-                status=NodeStatus(r.status),
-                started_at=r.started_at,
-                finished_at=r.finished_at,
-                error_reason=r.error_reason,
-                error_message=r.error_message,
-                exit_code=r.exit_code,
-            )
+            AttemptRecord(node=r.node_id, attempt=r.attempt, **state_of(r, ATTEMPT_STATE_COLUMNS))
             for r in rows
         ]
 
@@ -309,16 +308,7 @@ def _run_record(run: Row[Any], node_rows: Sequence[Row[Any]]) -> RunRecord:
         outputs=run.outputs,
         error=_error(run.error),
         nodes={
-            n.node_id: NodeRecord(
-                status=NodeStatus(n.status),
-                attempts=n.attempts,
-                outputs=n.outputs,
-                error=_error(n.error),
-                progress=n.progress,
-                started_at=n.started_at,
-                finished_at=n.finished_at,
-            )
-            for n in node_rows
+            n.node_id: NodeRecord.model_validate(state_of(n, NODE_STATE_COLUMNS)) for n in node_rows
         },
     )
 

@@ -8,24 +8,28 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mentatlab.engine.drivers.base import AttemptSpec, Driver, ExecutionLimits
+from mentatlab.engine.drivers.base import AttemptSpec, Driver
+from mentatlab.engine.limits import execution_limits
 from mentatlab.model.manifest import AgentManifest
 from mentatlab.model.protocol import AgentEvent
 from mentatlab.testing.result import CogPakResult
 
-__all__ = ["DEFAULT_HEARTBEAT_TIMEOUT", "load_manifest", "run_cogpak", "run_cogpak_async"]
-
-DEFAULT_HEARTBEAT_TIMEOUT = 30.0
-"""Heartbeat timeout for agents that support heartbeats and set none (manifest schema default)."""
+__all__ = ["load_manifest", "run_cogpak", "run_cogpak_async"]
 
 
 def load_manifest(cogpak: str | Path) -> AgentManifest:
-    """Parse ``<cogpak>/manifest.yaml`` (v1 format)."""
-    from ruamel.yaml import YAML
+    """Load and validate the manifest of the Cog-Pak directory ``cogpak`` (v1 or legacy).
 
-    path = Path(cogpak) / "manifest.yaml"
-    data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    return AgentManifest.model_validate(data)
+    Raises :class:`ValueError` listing the errors when it is invalid.
+    """
+    from mentatlab.validation import Severity
+    from mentatlab.validation import load_manifest as validate_manifest
+
+    manifest, findings = validate_manifest(Path(cogpak))
+    if manifest is None:
+        errors = [str(f) for f in findings if f.severity is Severity.ERROR]
+        raise ValueError("invalid Cog-Pak manifest:\n" + "\n".join(errors))
+    return manifest
 
 
 def run_cogpak(
@@ -90,7 +94,7 @@ async def run_cogpak_async(
         params=dict(params or {}),
         resume=resume,
         env=dict(env or {}),
-        limits=_limits(manifest, timeout),
+        limits=execution_limits(manifest, timeout_seconds=timeout),
     )
     if driver is None:
         from mentatlab.engine.drivers.local import LocalProcessDriver
@@ -133,14 +137,3 @@ def _with_defaults(manifest: AgentManifest, inputs: Mapping[str, Any]) -> dict[s
         if pin.name not in values and "default" in pin.model_fields_set:
             values[pin.name] = pin.default
     return values
-
-
-def _limits(manifest: AgentManifest, timeout: float | None) -> ExecutionLimits:
-    resources = manifest.resources
-    heartbeat = None
-    if manifest.capabilities.supports_heartbeat:
-        heartbeat = resources.heartbeat_timeout_seconds or DEFAULT_HEARTBEAT_TIMEOUT
-    return ExecutionLimits(
-        timeout_seconds=timeout if timeout is not None else resources.timeout_seconds,
-        heartbeat_timeout_seconds=heartbeat,
-    )

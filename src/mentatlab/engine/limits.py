@@ -1,0 +1,47 @@
+"""The limits one attempt of an agent runs under, derived from its manifest."""
+
+from __future__ import annotations
+
+import math
+
+from mentatlab.engine.drivers.base import ExecutionLimits
+from mentatlab.model.manifest import AgentManifest
+from mentatlab.validation.quantities import cpu_cores, memory_bytes
+
+__all__ = ["DEFAULT_HEARTBEAT_TIMEOUT_SECONDS", "execution_limits"]
+
+DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 30.0
+"""Longest silence tolerated from a heartbeat-capable agent that sets no timeout of its own."""
+
+
+def execution_limits(
+    manifest: AgentManifest,
+    *,
+    timeout_seconds: float | None = None,
+    kill_grace_seconds: float = 5.0,
+) -> ExecutionLimits:
+    """Limits from ``resources``: ``timeout_seconds`` (e.g. a node's) overrides the manifest's.
+
+    Memory is ``limits.memory``. CPU time is bounded too when both a timeout and
+    ``limits.cpu`` are set: an agent allowed N cores for T seconds uses at most N*T
+    CPU-seconds.
+    """
+    resources = manifest.resources
+    timeout = timeout_seconds or resources.timeout_seconds
+    limits = resources.limits
+    cores = cpu_cores(limits.cpu) if limits is not None and limits.cpu else None
+    memory = memory_bytes(limits.memory) if limits is not None and limits.memory else None
+    heartbeat = None
+    if manifest.capabilities.supports_heartbeat:
+        heartbeat = resources.heartbeat_timeout_seconds or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
+    return ExecutionLimits(
+        timeout_seconds=timeout,
+        heartbeat_timeout_seconds=heartbeat,
+        memory_bytes=int(memory) if memory is not None else None,
+        cpu_seconds=(
+            max(1, math.ceil(timeout * float(cores)))
+            if timeout is not None and cores is not None
+            else None
+        ),
+        kill_grace_seconds=kill_grace_seconds,
+    )
