@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 from cli_harness import MENTATCTL, REPO, Cli
 
 SLOW_AGENT = """\
@@ -24,8 +25,10 @@ outputs: [{name: done, type: boolean}]
 """
 
 SLOW_MAIN = """\
-import json, sys, time
+import json, os, sys, time
 sys.stdin.read()
+with open("agent.pid", "w") as pid_file:
+    pid_file.write(str(os.getpid()))
 print(json.dumps({"type": "progress", "percent": 10}), flush=True)
 time.sleep(60)
 """
@@ -72,6 +75,18 @@ def _wait_for_running_node(cli: Cli) -> str:
                 return str(run_id)
         time.sleep(0.2)
     raise AssertionError("the run never started its node")
+
+
+def _gone(pid: int, within: float = 10) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_runs_list_get_and_logs_show_a_finished_run(cli: Cli) -> None:
@@ -136,6 +151,8 @@ def test_killed_mentatctl_leaves_no_run_running(cli: Cli, home: Path, tmp_path: 
     finally:
         process.kill()
         process.communicate()
+    agent_pid = int((tmp_path / "agents" / "slow" / "agent.pid").read_text())
+    assert _gone(agent_pid), "the agent outlived the mentatctl process running it"
     record = json.loads(cli("runs", "get", run_id, "--output", "json").stdout)
     assert record["status"] == "failed"
     assert record["error"]["reason"] == "interrupted"

@@ -38,7 +38,7 @@ from mentatlab.engine.drivers.base import (
 )
 from mentatlab.engine.drivers.process import (
     CommandError,
-    child_limits,
+    child_setup,
     resolve_command,
     signal_group,
 )
@@ -61,7 +61,7 @@ class LocalProcessDriver:
     ``python`` or ``python3`` is the interpreter running MentatLab, so Python agents can
     import the MentatLab SDK. The agent gets MentatLab's environment, ``PYTHONUNBUFFERED=1``,
     ``spec.env`` and the ``MENTAT_*`` variables. Memory and CPU limits are resource limits
-    of the process (see :func:`~mentatlab.engine.drivers.process.child_limits`).
+    of the process (see :func:`~mentatlab.engine.drivers.process.child_setup`).
     """
 
     async def run_attempt(
@@ -87,7 +87,7 @@ class LocalProcessDriver:
                 cwd=spec.workdir,
                 env=_environment(spec),
                 start_new_session=True,  # own process group: signals reach its children too
-                preexec_fn=child_limits(spec.limits),
+                preexec_fn=child_setup(spec.limits),
             )
         except OSError as exc:
             return start_failed(_start_error(spec.command[0], argv[0], exc))

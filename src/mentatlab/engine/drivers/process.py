@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import functools
 import os
 import resource
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mentatlab.engine.drivers.base import ExecutionLimits
 
-__all__ = ["PYTHON_ALIASES", "CommandError", "child_limits", "resolve_command", "signal_group"]
+__all__ = ["PYTHON_ALIASES", "CommandError", "child_setup", "resolve_command", "signal_group"]
 
 PYTHON_ALIASES = frozenset({"python", "python3"})
 """Program names that mean "the interpreter running MentatLab" (so agents can import its SDK)."""
@@ -39,8 +43,12 @@ def resolve_command(command: Sequence[str], workdir: Path) -> list[str]:
     return [program, *args]
 
 
-def child_limits(limits: ExecutionLimits) -> Callable[[], None] | None:
-    """A ``preexec_fn`` applying ``limits`` in the child, or ``None`` when there is none.
+def child_setup(limits: ExecutionLimits) -> Callable[[], None]:
+    """A ``preexec_fn`` that ties the agent's life to the engine's and applies ``limits``.
+
+    The agent gets ``SIGKILL`` when the engine process dies (``PR_SET_PDEATHSIG`` on Linux):
+    it runs in its own session so the engine can signal its whole group, and without this an
+    engine killed with ``SIGKILL`` would leave it running with nobody to read its output.
 
     Memory uses ``RLIMIT_DATA`` (heap and private writable mappings, Linux >= 4.7) rather
     than ``RLIMIT_AS``: address-space limits break runtimes that reserve large virtual ranges
@@ -53,16 +61,32 @@ def child_limits(limits: ExecutionLimits) -> Callable[[], None] | None:
         settings.append((resource.RLIMIT_DATA, limits.memory_bytes, limits.memory_bytes))
     if limits.cpu_seconds is not None:
         settings.append((resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1))
-    if not settings:
-        return None  # without a preexec_fn, subprocess may use the faster vfork
     # Computed in the parent: the child between fork and exec should do as little as possible.
     clamped = [(which, *_clamp(which, soft, hard)) for which, soft, hard in settings]
+    prctl = _prctl()
+    engine_pid = os.getpid()
 
     def apply() -> None:
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != engine_pid:  # the engine died before the line above
+                os._exit(1)
         for which, soft, hard in clamped:
             resource.setrlimit(which, (soft, hard))
 
     return apply
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _prctl() -> Callable[[int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    prctl: Callable[[int, int], int] = libc.prctl
+    return prctl
 
 
 def _clamp(which: int, soft: int, hard: int) -> tuple[int, int]:
