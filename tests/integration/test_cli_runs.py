@@ -188,7 +188,7 @@ def test_agent_init_scaffolds_a_cogpak_that_validates_runs_and_tests(
         check=False,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "2 passed" in tests.stdout
+    assert "3 passed" in tests.stdout
     again = cli("agent", "init", "acme.greeter", "--dir", str(tmp_path))
     assert again.returncode == 2 and "already exists" in again.stderr
     bad = cli("agent", "init", "Bad Name!", "--dir", str(tmp_path))

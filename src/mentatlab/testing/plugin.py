@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from mentatlab.testing.flows import FlowResult
     from mentatlab.testing.result import CogPakResult
 
-__all__ = ["CogPakRunner", "run_cogpak"]
+__all__ = ["CogPakRunner", "FlowRunner", "run_cogpak", "run_flow"]
 
 
 class CogPakRunner:
@@ -56,5 +57,28 @@ def run_cogpak(request: pytest.FixtureRequest) -> CogPakRunner:
     return CogPakRunner(request.path.parent)
 
 
-# The flow half of the toolkit (a ``run_flow`` fixture that runs a flow file through the
-# engine and returns the run's events) belongs here, next to ``run_cogpak``.
+class FlowRunner:
+    """The ``run_flow`` fixture: :func:`mentatlab.testing.run_flow` bound to a test.
+
+    A relative flow path is resolved against the test file's directory, and the run is
+    recorded in a store inside the test's ``tmp_path``.
+    """
+
+    def __init__(self, test_dir: Path, home: Path) -> None:
+        self._test_dir = test_dir
+        self._home = home
+
+    def __call__(
+        self, flow: str | Path, inputs: Mapping[str, Any] | None = None, **options: Any
+    ) -> FlowResult:
+        """Run the flow; ``options`` are those of :func:`mentatlab.testing.run_flow`."""
+        from mentatlab.testing.flows import run_flow
+
+        options.setdefault("home", self._home)
+        return run_flow(self._test_dir / flow, inputs, **options)
+
+
+@pytest.fixture
+def run_flow(request: pytest.FixtureRequest, tmp_path: Path) -> FlowRunner:
+    """Run a flow through the local engine and return a :class:`FlowResult` to assert on."""
+    return FlowRunner(request.path.parent, tmp_path / "mentatlab-home")
