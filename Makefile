@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SRC := src/mentatlab
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,17 +20,20 @@ run: $(STAMP)
 	$(BIN)/mentatctl run examples/hello.flow.yaml
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests agents
-	$(BIN)/ruff format --check src tests agents
+	$(BIN)/ruff check src tests agents tools
+	$(BIN)/ruff format --check src tests agents tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest
 
+schemas: $(STAMP)
+	$(BIN)/python tools/generate_run_schemas.py
+
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests agents
-	$(BIN)/ruff format src tests agents
+	$(BIN)/ruff check --fix src tests agents tools
+	$(BIN)/ruff format src tests agents tools
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

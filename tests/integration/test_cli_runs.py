@@ -216,3 +216,27 @@ def test_validate_exit_codes_and_json_report(cli: Cli, tmp_path: Path) -> None:
         "permissive",
     )
     assert permissive.returncode == 0
+
+
+def test_concurrent_mentatctl_processes_share_one_store(cli: Cli, home: Path) -> None:
+    env = {**os.environ, "MENTATLAB_HOME": str(home)}
+    processes = [
+        subprocess.Popen(
+            [MENTATCTL, "run", "examples/fanout.flow.yaml", "--output", "json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=REPO,
+        )
+        for _ in range(3)
+    ]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0], outputs
+    run_ids = {json.loads(stdout)["id"] for stdout, _ in outputs}
+    assert len(run_ids) == 3
+    for run_id in run_ids:
+        logs = cli("runs", "logs", run_id, "--output", "json").stdout.splitlines()
+        assert [json.loads(line)["seq"] for line in logs] == list(range(1, len(logs) + 1))
+        record = json.loads(cli("runs", "get", run_id, "--output", "json").stdout)
+        assert record["status"] == "succeeded"

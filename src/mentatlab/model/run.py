@@ -1,6 +1,7 @@
 """Runs, node states and the run event log: the records every engine, store and viewer share.
 
-Mirrors ``schemas/run-event.v1.schema.json`` and ``schemas/run-record.v1.schema.json``.
+``schemas/run-record.v1.schema.json`` and ``schemas/run-event.v1.schema.json`` are generated
+from these models (``make schemas``) for clients in other languages.
 """
 
 from __future__ import annotations
