@@ -22,7 +22,7 @@ from mentatlab.engine.drivers.base import (
 )
 from mentatlab.engine.events import ListSink
 from mentatlab.engine.plan import AgentBinding, FlowPlan
-from mentatlab.engine.scheduler import FlowEngine, RunOutcome
+from mentatlab.engine.scheduler import FlowEngine, PriorNode, RunOutcome
 from mentatlab.model.flow import Flow
 from mentatlab.model.manifest import AgentManifest
 
@@ -116,7 +116,7 @@ def upper(spec: AttemptSpec) -> dict[str, Any]:
 
 @dataclass
 class Harness:
-    driver: ScriptedDriver
+    driver: Any  # a ScriptedDriver, or a real driver where a test needs one
     manifests: dict[str, AgentManifest]
     sink: ListSink = field(default_factory=ListSink)
 
@@ -126,6 +126,7 @@ class Harness:
         inputs: Mapping[str, Any] | None = None,
         max_parallel: int = 4,
         cancel_after: float | None = None,
+        prior: Mapping[str, PriorNode] | None = None,
     ) -> RunOutcome:
         agents = {
             node.id: AgentBinding(self.manifests[node.type], Path())
@@ -140,7 +141,7 @@ class Harness:
             if cancel_after is not None:
                 asyncio.get_running_loop().call_later(cancel_after, cancel.set)
             return await engine.execute(
-                plan, run_id="r1", inputs=inputs or {}, sink=self.sink, cancel=cancel
+                plan, run_id="r1", inputs=inputs or {}, sink=self.sink, cancel=cancel, prior=prior
             )
 
         return asyncio.run(main())

@@ -20,6 +20,7 @@ from mentatlab.engine.drivers.base import (
     EventCallback,
     FailureReason,
 )
+from mentatlab.engine.drivers.local import LocalProcessDriver
 from mentatlab.model.protocol import CheckpointEvent, OutputEvent, ProgressEvent
 from mentatlab.model.run import RunStatus
 
@@ -386,7 +387,7 @@ def test_cancel_stops_running_nodes_and_cancels_the_rest() -> None:
 def test_agent_without_command_fails_clearly() -> None:
     image_only = manifest("t.image", [], [], image="reg.example/agent:1.0")
     image_only = image_only.model_copy(update={"command": None})
-    harness = Harness(ScriptedDriver({}), {"t.image": image_only})
+    harness = Harness(LocalProcessDriver(), {"t.image": image_only})
     outcome = harness.run(flow([{"id": "i", "type": "t.image"}]))
     assert outcome.error is not None and "declares no command" in outcome.error.message
 

@@ -79,24 +79,17 @@ class AgentNodeRunner:
         binding: AgentBinding,
         inputs: Mapping[str, Any],
         params: Mapping[str, Any],
+        first_attempt: int = 1,
+        resume: Any = None,
     ) -> NodeResult:
+        """Run attempts from ``first_attempt`` on (above 1 when a run is resumed: the
+        driver re-attaches to that attempt if it is still running), resuming the agent
+        from the checkpoint state ``resume``."""
         manifest = binding.manifest
-        if not manifest.command:
-            return NodeResult(
-                NodeStatus.FAILED,
-                error=NodeError(
-                    node=instance,
-                    reason="start_failed",
-                    message=(
-                        f"agent {manifest.ref} declares no command, so it cannot run as a local "
-                        f"process (it has image {manifest.image!r} for Kubernetes)"
-                    ),
-                ),
-            )
         policy = node.retries or manifest.retries
         env, skipped_env = _environment(manifest.env)
-        checkpoint: Any = None
-        attempt = 0
+        checkpoint: Any = resume
+        attempt = first_attempt - 1
         while True:
             attempt += 1
             spec = AttemptSpec(
@@ -105,7 +98,7 @@ class AgentNodeRunner:
                 attempt=attempt,
                 agent_id=manifest.id,
                 agent_version=manifest.version,
-                command=manifest.command,
+                command=manifest.command or (),
                 workdir=binding.directory,
                 image=manifest.image,
                 inputs=inputs,

@@ -32,7 +32,7 @@ from mentatlab.model.run import (
     RunStatus,
 )
 
-__all__ = ["FlowEngine", "RunOutcome"]
+__all__ = ["FlowEngine", "PriorNode", "RunOutcome"]
 
 _NO_ITEM: Final = object()
 
@@ -42,6 +42,17 @@ class RunOutcome:
     status: RunStatus
     outputs: dict[str, dict[str, Any]]
     error: NodeError | None
+
+
+@dataclass(frozen=True)
+class PriorNode:
+    """What a node instance had reached before the run was interrupted (see ``resume``)."""
+
+    status: NodeStatus
+    attempts: int = 0
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    error: NodeError | None = None
+    checkpoint: Any = None
 
 
 @dataclass(frozen=True)
@@ -85,8 +96,15 @@ class FlowEngine:
         inputs: Mapping[str, Any],
         sink: EventSink,
         cancel: asyncio.Event,
+        prior: Mapping[str, PriorNode] | None = None,
     ) -> RunOutcome:
-        """Run the flow to a final status. ``inputs`` maps ``NODE.PIN`` to a value."""
+        """Run the flow to a final status. ``inputs`` maps ``NODE.PIN`` to a value.
+
+        ``prior`` resumes a run whose engine stopped (an operator restart): finished node
+        instances keep their result without running or reporting again, and an agent node
+        that was running continues at the attempt it had reached, which the driver
+        re-attaches to.
+        """
         max_parallel = plan.flow.run_config.max_parallel or self._max_parallel
         execution = _Execution(
             plan=plan,
@@ -95,6 +113,7 @@ class FlowEngine:
             sink=sink,
             cancel=cancel,
             max_parallel=max_parallel,
+            prior=dict(prior or {}),
             agents=AgentNodeRunner(
                 driver=self._driver,
                 sink=sink,
@@ -115,6 +134,7 @@ class _Execution:
     sink: EventSink
     cancel: asyncio.Event
     max_parallel: int
+    prior: dict[str, PriorNode]
     agents: AgentNodeRunner
     states: dict[str, _NodeState] = field(default_factory=dict)
     failure: NodeError | None = None
@@ -123,8 +143,13 @@ class _Execution:
     def halted(self) -> bool:
         return self.failure is not None or self.cancel.is_set()
 
+    def _finished_before(self, instance: str) -> PriorNode | None:
+        prior = self.prior.get(instance)
+        return prior if prior is not None and prior.status in TERMINAL_NODE_STATUSES else None
+
     async def run(self) -> RunOutcome:
-        await self._emit(EventType.RUN_STATUS, None, None, {"status": RunStatus.RUNNING.value})
+        if not self.prior:
+            await self._emit(EventType.RUN_STATUS, None, None, {"status": RunStatus.RUNNING.value})
         await self._run_scope(_Frame(scope=None))
         outputs = {
             node_id: self.states[node_id].outputs
@@ -239,6 +264,19 @@ class _Execution:
     async def _run_node(self, node_id: str, frame: _Frame) -> None:
         node = self.plan.nodes[node_id]
         instance = self._instance(node_id, frame)
+        done = self._finished_before(instance)
+        if done is not None and node.conditional is None:
+            # Conditionals run again (quietly) instead: their routing decision is not stored.
+            error = done.error
+            if done.status is NodeStatus.FAILED and error is None:
+                error = NodeError(
+                    node=instance,
+                    reason="internal",
+                    message=f"node {instance!r} had failed before the run resumed",
+                )
+            restored = NodeResult(done.status, dict(done.outputs), done.attempts, error)
+            await self._finish(node_id, frame, restored)
+            return
         if node.type == "ui.prompt" or node.outputs is not None:
             # Constant outputs are the node's result (a pinned agent is not started); run
             # inputs addressed to a prompt's pins (-i prompt.text=...) replace its constants.
@@ -300,6 +338,7 @@ class _Execution:
             return NodeResult(NodeStatus.SUCCEEDED, {"output": inputs.get("input")})
         if node.for_each is not None:
             return await self._run_loop(node_id, frame, instance, params)
+        prior = self.prior.get(instance)
         return await self.agents.run(
             run_id=self.run_id,
             instance=instance,
@@ -307,6 +346,8 @@ class _Execution:
             binding=self.plan.agents[node_id],
             inputs=inputs,
             params=params,
+            first_attempt=_resumed_attempt(prior),
+            resume=prior.checkpoint if prior is not None else None,
         )
 
     async def _run_loop(
@@ -444,4 +485,13 @@ class _Execution:
     async def _emit(
         self, event_type: EventType, node: str | None, attempt: int | None, data: dict[str, Any]
     ) -> None:
+        if node is not None and self._finished_before(node) is not None:
+            return  # reported before the run was resumed: never report it twice
         await self.sink(EngineEvent(event_type, node, attempt, data))
+
+
+def _resumed_attempt(prior: PriorNode | None) -> int:
+    """The attempt to continue with: a running one again, else the one after the last."""
+    if prior is None or prior.attempts == 0:
+        return 1
+    return prior.attempts if prior.status is NodeStatus.RUNNING else prior.attempts + 1

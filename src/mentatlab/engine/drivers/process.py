@@ -32,7 +32,10 @@ def resolve_command(command: Sequence[str], workdir: Path) -> list[str]:
     ``/`` is resolved against ``workdir``; any other bare name is looked up on ``PATH``.
     """
     if not command:
-        raise CommandError("the agent has no command to run")
+        raise CommandError(
+            "the agent declares no command, so it cannot run as a local process "
+            "(agents with only an image run on Kubernetes)"
+        )
     if not workdir.is_dir():
         raise CommandError(f"working directory {str(workdir)!r} does not exist")
     program, *args = command
