@@ -180,3 +180,14 @@ def test_unreaped_killed_process_counts_as_dead() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_runs_of_kubernetes_flowruns_are_left_for_the_operator(store: SqlRunStore) -> None:
+    owner = RunOwner.kubernetes("team-a", "nightly")
+    assert not owner.is_local()
+    run_id = store.create_run(
+        flow={}, inputs={}, node_ids=["a"], flow_id=None, flow_name=None, owner=owner
+    ).id
+    store.append_events(run_id, [NewEvent(EventType.RUN_STATUS, data={"status": "running"})])
+    assert store.recover_interrupted() == []
+    assert store.get_run(run_id).status is RunStatus.RUNNING

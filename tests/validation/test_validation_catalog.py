@@ -94,3 +94,16 @@ def test_search_path_order(tmp_path: Path) -> None:
 
 def test_search_path_without_anything(tmp_path: Path) -> None:
     assert agent_search_path(environ={}, cwd=tmp_path) == []
+
+
+def test_agents_given_in_memory_resolve_before_directories(tmp_path: Path) -> None:
+    from mentatlab.model.manifest import AgentManifest
+    from mentatlab.validation import ResolvedAgent
+
+    manifest = AgentManifest.model_validate(
+        {"id": "mem.agent", "version": "2.0.0", "description": "d", "image": "r/a:2.0.0"}
+    )
+    given = ResolvedAgent(manifest, tmp_path, tmp_path / "Agent:mem.agent-2.0.0")
+    catalog = AgentCatalog([], agents=[given])
+    assert catalog.resolve("mem.agent") is given
+    assert catalog.resolve("mem.agent@2.0.0") is given

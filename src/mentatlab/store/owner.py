@@ -30,6 +30,13 @@ class RunOwner:
             create_time=psutil.Process().create_time(),
         )
 
+    @classmethod
+    def kubernetes(cls, namespace: str, name: str) -> RunOwner:
+        """A run executed for the FlowRun ``namespace/name``: the operator resumes it after a
+        restart, so local crash recovery (which fails runs of dead processes) leaves it alone.
+        """
+        return cls(host=f"kubernetes:{namespace}/{name}", pid=0, create_time=0.0)
+
     def is_local(self) -> bool:
         return self.host == socket.gethostname()
 

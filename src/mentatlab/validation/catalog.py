@@ -88,12 +88,24 @@ def agent_search_path(
 
 
 class AgentCatalog:
-    """Every valid agent found in ``directories`` (earlier directories win ties)."""
+    """Every valid agent found in ``directories`` (earlier directories win ties).
 
-    def __init__(self, directories: Iterable[Path], *, mode: Mode = Mode.STRICT) -> None:
+    ``agents`` are registered first, for agents that do not live in a directory (the
+    ``Agent`` resources of a Kubernetes namespace).
+    """
+
+    def __init__(
+        self,
+        directories: Iterable[Path] = (),
+        *,
+        mode: Mode = Mode.STRICT,
+        agents: Iterable[ResolvedAgent] = (),
+    ) -> None:
         self.directories = tuple(directories)
         self._agents: dict[str, list[ResolvedAgent]] = {}
         self._invalid: list[_InvalidManifest] = []
+        for agent in agents:
+            self._add(agent)
         for directory in self.directories:
             for path in _manifest_files(directory):
                 self._load(path, mode)
@@ -129,6 +141,11 @@ class AgentCatalog:
             )
         raise AgentNotFoundError(self._not_found_message(reference, ref.id))
 
+    def _add(self, agent: ResolvedAgent) -> None:
+        versions = self._agents.setdefault(agent.manifest.id, [])
+        if all(other.manifest.version != agent.manifest.version for other in versions):
+            versions.append(agent)
+
     def _not_found_message(self, reference: str, agent_id: str) -> str:
         close = difflib.get_close_matches(agent_id, list(self._agents), n=3)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -143,10 +160,7 @@ class AgentCatalog:
                 document, mode=mode, load_findings=findings
             )
         if manifest is not None:
-            agent = ResolvedAgent(manifest, path.parent, path)
-            versions = self._agents.setdefault(manifest.id, [])
-            if all(other.manifest.version != manifest.version for other in versions):
-                versions.append(agent)
+            self._add(ResolvedAgent(manifest, path.parent, path))
             return
         data = document.data if document is not None else {}
         claimed_id, claimed_version = data.get("id"), data.get("version")
