@@ -113,7 +113,7 @@ class FlowEngine:
             sink=sink,
             cancel=cancel,
             max_parallel=max_parallel,
-            prior=dict(prior or {}),
+            prior=dict(prior) if prior is not None else None,
             agents=AgentNodeRunner(
                 driver=self._driver,
                 sink=sink,
@@ -134,7 +134,8 @@ class _Execution:
     sink: EventSink
     cancel: asyncio.Event
     max_parallel: int
-    prior: dict[str, PriorNode]
+    prior: dict[str, PriorNode] | None
+    """None for a new run; the node states reached so far for a resumed one."""
     agents: AgentNodeRunner
     states: dict[str, _NodeState] = field(default_factory=dict)
     failure: NodeError | None = None
@@ -144,11 +145,11 @@ class _Execution:
         return self.failure is not None or self.cancel.is_set()
 
     def _finished_before(self, instance: str) -> PriorNode | None:
-        prior = self.prior.get(instance)
+        prior = (self.prior or {}).get(instance)
         return prior if prior is not None and prior.status in TERMINAL_NODE_STATUSES else None
 
     async def run(self) -> RunOutcome:
-        if not self.prior:
+        if self.prior is None:
             await self._emit(EventType.RUN_STATUS, None, None, {"status": RunStatus.RUNNING.value})
         await self._run_scope(_Frame(scope=None))
         outputs = {
@@ -338,7 +339,7 @@ class _Execution:
             return NodeResult(NodeStatus.SUCCEEDED, {"output": inputs.get("input")})
         if node.for_each is not None:
             return await self._run_loop(node_id, frame, instance, params)
-        prior = self.prior.get(instance)
+        prior = (self.prior or {}).get(instance)
         return await self.agents.run(
             run_id=self.run_id,
             instance=instance,

@@ -10,18 +10,20 @@ from typing import Any
 from mentatlab.engine.drivers.base import Driver
 from mentatlab.engine.events import EngineEvent
 from mentatlab.engine.plan import FlowPlan
-from mentatlab.engine.scheduler import FlowEngine
+from mentatlab.engine.scheduler import FlowEngine, PriorNode
 from mentatlab.model.run import (
     TERMINAL_RUN_STATUSES,
     EventType,
     NodeError,
+    NodeStatus,
     RunEvent,
     RunRecord,
     RunStatus,
 )
 from mentatlab.store.base import NewEvent, RunStore
+from mentatlab.store.owner import RunOwner
 
-__all__ = ["CANCEL_POLL_SECONDS", "StoreSink", "execute_run"]
+__all__ = ["CANCEL_POLL_SECONDS", "StoreSink", "execute_run", "resume_run"]
 
 CANCEL_POLL_SECONDS = 0.25
 """How often a running engine checks the store for a cancel request from another process."""
@@ -54,6 +56,7 @@ async def execute_run(
     document: Mapping[str, Any],
     inputs: Mapping[str, Any],
     driver: Driver,
+    owner: RunOwner | None = None,
     max_parallel: int | None = None,
     cancel: asyncio.Event | None = None,
     observer: EventObserver | None = None,
@@ -61,8 +64,9 @@ async def execute_run(
 ) -> RunRecord:
     """Create a run for ``plan``, execute it to a final status, and return its record.
 
-    The run is never left ``running``: if the engine itself fails, the run is failed with
-    reason ``internal`` and the exception re-raised for the caller to report.
+    ``owner`` defaults to this process. The run is never left ``running`` because of a
+    failure of the engine itself: the run is failed with reason ``internal`` and the
+    exception re-raised for the caller to report.
     """
     record = store.create_run(
         flow=document,
@@ -70,17 +74,79 @@ async def execute_run(
         node_ids=list(plan.nodes),
         flow_id=plan.flow.meta.id,
         flow_name=plan.flow.meta.name,
+        owner=owner,
     )
     if on_created is not None:
         on_created(record.id)
+    engine = FlowEngine(driver, max_parallel=max_parallel)
+    return await _drive(
+        store, engine=engine, plan=plan, record=record, cancel=cancel, observer=observer, prior=None
+    )
+
+
+async def resume_run(
+    store: RunStore,
+    plan: FlowPlan,
+    run_id: str,
+    *,
+    driver: Driver,
+    max_parallel: int | None = None,
+    cancel: asyncio.Event | None = None,
+    observer: EventObserver | None = None,
+) -> RunRecord:
+    """Continue a run whose engine stopped before it finished (e.g. an operator restart).
+
+    Finished nodes keep their results; running agent nodes continue at the attempt they had
+    reached, resumed from their last checkpoint. A finished run is returned as it is.
+    """
+    record = store.get_run(run_id)
+    if record.status in TERMINAL_RUN_STATUSES:
+        return record
+    prior = None
+    if record.status is not RunStatus.QUEUED:
+        prior = {
+            node_id: PriorNode(
+                status=node.status,
+                attempts=node.attempts,
+                outputs=node.outputs,
+                error=node.error,
+                checkpoint=store.last_checkpoint(run_id, node_id) if node.attempts else None,
+            )
+            for node_id, node in record.nodes.items()
+            if node.status is not NodeStatus.PENDING or node.attempts
+        }
+    engine = FlowEngine(driver, max_parallel=max_parallel)
+    return await _drive(
+        store,
+        engine=engine,
+        plan=plan,
+        record=record,
+        cancel=cancel,
+        observer=observer,
+        prior=prior,
+    )
+
+
+async def _drive(
+    store: RunStore,
+    *,
+    engine: FlowEngine,
+    plan: FlowPlan,
+    record: RunRecord,
+    cancel: asyncio.Event | None,
+    observer: EventObserver | None,
+    prior: Mapping[str, PriorNode] | None,
+) -> RunRecord:
     cancel = cancel or asyncio.Event()
     sink = StoreSink(store, record.id, observer)
     watcher = asyncio.create_task(_watch_cancel_requests(store, record.id, cancel))
     try:
-        await FlowEngine(driver, max_parallel=max_parallel).execute(
-            plan, run_id=record.id, inputs=inputs, sink=sink, cancel=cancel
+        await engine.execute(
+            plan, run_id=record.id, inputs=record.inputs, sink=sink, cancel=cancel, prior=prior
         )
-    except BaseException as exc:
+    except Exception as exc:
+        # Not BaseException: a cancelled task (an operator shutting down) leaves the run to be
+        # resumed, and a local process that dies is recovered from by the store.
         _fail_unfinished(store, record.id, exc)
         raise
     finally:
