@@ -1,0 +1,1 @@
+"""The MentatLab operator: reconciles FlowRun (and AgentDeployment) resources with kopf."""

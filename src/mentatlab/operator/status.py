@@ -1,0 +1,152 @@
+"""``FlowRun.status`` as a projection of the run record the engine keeps in the store.
+
+The store holds everything (every event, every output); the status is what ``kubectl``
+shows: phases, attempts, pod names, reasons, conditions, and outputs only while they are
+small, so a FlowRun stays far below etcd's object size limit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mentatlab.model.run import (
+    TERMINAL_NODE_STATUSES,
+    NodeRecord,
+    NodeStatus,
+    RunRecord,
+    RunStatus,
+)
+
+__all__ = ["MAX_STATUS_OUTPUT_BYTES", "PHASES", "flowrun_status", "invalid_status"]
+
+MAX_STATUS_OUTPUT_BYTES = 4096
+"""Largest JSON size of one node's outputs copied into status; larger ones stay in the store."""
+
+PHASES = {
+    RunStatus.QUEUED: "Pending",
+    RunStatus.RUNNING: "Running",
+    RunStatus.SUCCEEDED: "Succeeded",
+    RunStatus.FAILED: "Failed",
+    RunStatus.CANCELLED: "Cancelled",
+}
+
+PodNamer = Callable[[str, int], str]
+"""(node instance, attempt) -> the name of that attempt's pod."""
+
+
+def flowrun_status(
+    record: RunRecord,
+    *,
+    generation: int,
+    pod_name: PodNamer,
+    now: datetime,
+    previous: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The status for ``record``; ``previous`` (the current status) keeps the transition
+    times of conditions whose status did not change."""
+    phase = PHASES[record.status]
+    done = sum(1 for node in record.nodes.values() if node.status in TERMINAL_NODE_STATUSES)
+    status: dict[str, Any] = {
+        "phase": phase,
+        "runId": record.id,
+        "progress": f"{done}/{len(record.nodes)}",
+        "observedGeneration": generation,
+        "startedAt": _time(record.started_at),
+        "finishedAt": _time(record.finished_at),
+        "nodes": {
+            node_id: _node_status(node_id, node, pod_name) for node_id, node in record.nodes.items()
+        },
+        "conditions": _keep_transition_times(
+            _conditions(record, generation, now), (previous or {}).get("conditions", [])
+        ),
+    }
+    if record.error is not None:
+        status["message"] = record.error.message
+    return status
+
+
+def invalid_status(message: str, *, generation: int, now: datetime) -> dict[str, Any]:
+    """Status of a FlowRun refused before it started (invalid flow, unknown agent)."""
+    stamp = _Stamp(message, generation, now)
+    return {
+        "phase": "Failed",
+        "message": message,
+        "observedGeneration": generation,
+        "conditions": [
+            stamp.condition("Ready", True, "Invalid"),
+            stamp.condition("Succeeded", False, "Invalid"),
+            stamp.condition("Failed", True, "Invalid"),
+        ],
+    }
+
+
+def _node_status(node_id: str, node: NodeRecord, pod_name: PodNamer) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "phase": node.status.value.capitalize(),
+        "attempts": node.attempts,
+        "startedAt": _time(node.started_at),
+        "finishedAt": _time(node.finished_at),
+    }
+    if node.attempts and node.status is not NodeStatus.SKIPPED:
+        entry["podName"] = pod_name(node_id, node.attempts)
+    if node.error is not None:
+        entry["exitReason"] = node.error.reason
+        entry["message"] = node.error.message[:1024]
+    if node.outputs:
+        encoded = json.dumps(node.outputs, separators=(",", ":"), default=str)
+        if len(encoded.encode()) <= MAX_STATUS_OUTPUT_BYTES:
+            entry["outputs"] = node.outputs
+        else:
+            entry["outputsTruncated"] = True
+    return {key: value for key, value in entry.items() if value is not None}
+
+
+def _conditions(record: RunRecord, generation: int, now: datetime) -> list[dict[str, Any]]:
+    stamp = _Stamp(record.error.message if record.error else "", generation, now)
+    reason = record.error.reason if record.error else record.status.value
+    finished = record.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+    succeeded = record.status is RunStatus.SUCCEEDED
+    failed = finished and not succeeded
+    return [
+        stamp.condition("Ready", finished, "Finished" if finished else PHASES[record.status]),
+        stamp.condition("Succeeded", succeeded, "Succeeded" if succeeded else reason),
+        stamp.condition("Failed", failed, reason if failed else "NotFailed"),
+    ]
+
+
+def _keep_transition_times(
+    conditions: list[dict[str, Any]], previous: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    before = {c.get("type"): c for c in previous}
+    for condition in conditions:
+        old = before.get(condition["type"])
+        if old is not None and old.get("status") == condition["status"]:
+            condition["lastTransitionTime"] = old.get("lastTransitionTime")
+    return conditions
+
+
+@dataclass(frozen=True)
+class _Stamp:
+    message: str
+    generation: int
+    now: datetime
+
+    def condition(self, kind: str, true: bool, reason: str) -> dict[str, Any]:
+        # metav1.Condition: reason is CamelCase letters; messages are capped for etcd.
+        camel = "".join(part[:1].upper() + part[1:] for part in reason.replace("-", "_").split("_"))
+        return {
+            "type": kind,
+            "status": "True" if true else "False",
+            "reason": camel or "Unknown",
+            "message": self.message[:1024],
+            "observedGeneration": self.generation,
+            "lastTransitionTime": _time(self.now),
+        }
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
