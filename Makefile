@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SRC := src/mentatlab
 
-.PHONY: install run test lint format schemas clean
+.PHONY: install run test lint format schemas deploy clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,26 @@ test: lint
 schemas: $(STAMP)
 	$(BIN)/python tools/generate_run_schemas.py
 
+deploy: $(STAMP)
+	$(BIN)/mentatctl k8s render --kustomize deploy
+
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests agents tools
 	$(BIN)/ruff format src tests agents tools
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# --- Local Kubernetes control plane (hack/k8s, docs/kubernetes.md) ------------
+# Real etcd + kube-apiserver + controller-manager + scheduler + kwok fake nodes,
+# built from the Go module proxy. Not part of `make test`.
+.PHONY: k8s-up k8s-down k8s-env
+
+k8s-up:
+	hack/k8s/up.sh
+
+k8s-down:
+	hack/k8s/down.sh
+
+k8s-env:
+	@hack/k8s/env.sh

@@ -24,6 +24,7 @@ export CGO_ENABLED=0 GOWORK=off GOFLAGS="-trimpath -buildvcs=false -mod=readonly
 jobs="${MENTATLAB_K8S_BUILD_JOBS:-2}"
 out="$(mktemp -d "$K8S_CACHE_ROOT/$K8S_VERSION/bin.tmp.XXXXXX")"
 trap 'rm -rf "$out"' EXIT
+chmod 755 "$out"
 
 minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
 build_date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"

@@ -14,6 +14,8 @@ import typer
 
 from mentatlab.cli.agent_cmd import app as agent_app
 from mentatlab.cli.common import EXIT_INTERNAL, err_console
+from mentatlab.cli.k8s_cmd import app as k8s_app
+from mentatlab.cli.operator_cmd import app as operator_app
 from mentatlab.cli.run_cmd import run
 from mentatlab.cli.runs_cmd import app as runs_app
 from mentatlab.cli.validate_cmd import validate
@@ -32,6 +34,8 @@ app.command("validate")(validate)
 app.command("run")(run)
 app.add_typer(runs_app, name="runs")
 app.add_typer(agent_app, name="agent")
+app.add_typer(operator_app, name="operator")
+app.add_typer(k8s_app, name="k8s")
 
 
 def main() -> None:

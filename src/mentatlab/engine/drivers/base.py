@@ -42,6 +42,13 @@ class FailureReason(StrEnum):
     AGENT_ERROR = "agent_error"
     START_FAILED = "start_failed"
     CANCELLED = "cancelled"
+    # Kubernetes: causes only a cluster reports (see docs/kubernetes-driver.md).
+    OOM_KILLED = "oom_killed"
+    IMAGE_PULL = "image_pull"
+    UNSCHEDULABLE = "unschedulable"
+    EVICTED = "evicted"
+    POD_DELETED = "pod_deleted"
+    API_ERROR = "api_error"
 
 
 @dataclass(frozen=True, kw_only=True)

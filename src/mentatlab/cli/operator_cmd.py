@@ -1,0 +1,53 @@
+"""``mentatctl operator run``: the Kubernetes operator, run from a workstation or in-cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mentatlab.cli.common import fail
+
+__all__ = ["app"]
+
+app = typer.Typer(help="The MentatLab Kubernetes operator.", no_args_is_help=True)
+
+
+@app.command("run")
+def run(
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(help="kubeconfig file (default: $KUBECONFIG, else the in-cluster account)"),
+    ] = None,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", "-n", help="namespace to watch (repeatable; default: all)"),
+    ] = None,
+    home: Annotated[
+        Path | None, typer.Option(help="run store directory (default: $MENTATLAB_HOME)")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
+) -> None:
+    """Reconcile Agents, Flows and FlowRuns until SIGINT or SIGTERM."""
+    from mentatlab.operator.app import OperatorOptions, run_operator
+
+    if kubeconfig is not None and not kubeconfig.is_file():
+        fail(f"--kubeconfig {kubeconfig}: no such file")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    options = OperatorOptions(kubeconfig=kubeconfig, namespaces=tuple(namespace or ()), home=home)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run_operator(options, stop=stop)
+
+    asyncio.run(main())

@@ -1,0 +1,152 @@
+"""The operator process: kopf handlers for MentatLab's resources, and how to start them.
+
+kopf watches the resources (with explicit watch timeouts, so a silently dropped connection is
+noticed) and keeps one daemon per FlowRun. A daemon survives nothing: when the operator
+restarts, kopf starts a daemon again for every FlowRun, and the worker resumes the run from the
+store — pods already running are adopted by their deterministic names, so none is duplicated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import kopf
+from lightkube import AsyncClient, KubeConfig
+
+from mentatlab.k8s.objects import InvalidResourceError, cr_to_flow, cr_to_manifest
+from mentatlab.operator.flowruns import FlowRunWorker, OperatorContext, PostEvent
+from mentatlab.store import open_store
+
+__all__ = ["OperatorOptions", "build_registry", "run_operator"]
+
+GROUP, VERSION = "mentatlab.io", "v1"
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    kubeconfig: Path | None = None
+    """None: in-cluster service account, else ``$KUBECONFIG``."""
+    namespaces: tuple[str, ...] = ()
+    """Namespaces to watch; empty means the whole cluster."""
+    home: Path | None = None
+    """Run store directory (``$MENTATLAB_HOME`` by default)."""
+    context: OperatorContext | None = None
+    """Tests pass a prepared context (e.g. with their own log source)."""
+
+
+def build_registry(context: OperatorContext) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.watching.server_timeout = 60
+        settings.watching.client_timeout = 90
+        settings.watching.connect_timeout = 10
+        settings.networking.request_timeout = 30
+        settings.persistence.finalizer = f"{GROUP}/finalizer"
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=GROUP, key="last-handled-configuration"
+        )
+        settings.posting.level = logging.INFO
+        # Scanning would need cluster-wide read access to CRDs and namespaces: not granted.
+        settings.scanning.disabled = True
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if os.environ.get("KUBECONFIG"):
+            return kopf.login_with_kubeconfig(**kwargs)
+        return kopf.login_with_service_account(**kwargs)
+
+    @kopf.daemon(GROUP, VERSION, "flowruns", registry=registry, cancellation_timeout=60)
+    async def flowrun(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        worker = FlowRunWorker(context, body, post_event=_poster(body))
+        work = asyncio.create_task(worker.run())
+        stop = asyncio.ensure_future(stopped.wait())
+        await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if not work.done():
+            reason = stopped.reason or kopf.DaemonStoppingReason(0)
+            if kopf.DaemonStoppingReason.RESOURCE_DELETED in reason:
+                worker.cancel.set()  # deleting a FlowRun cancels it: its pods are stopped
+            else:
+                work.cancel()  # the operator is stopping: the run resumes when it is back
+        stop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+
+    @kopf.on.create(GROUP, VERSION, "agents", registry=registry)
+    @kopf.on.update(GROUP, VERSION, "agents", registry=registry)
+    @kopf.on.resume(GROUP, VERSION, "agents", registry=registry)
+    def agent(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        _set_ready(body, patch, lambda: cr_to_manifest(body).ref)
+
+    @kopf.on.create(GROUP, VERSION, "flows", registry=registry)
+    @kopf.on.update(GROUP, VERSION, "flows", registry=registry)
+    @kopf.on.resume(GROUP, VERSION, "flows", registry=registry)
+    def flow(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        _set_ready(body, patch, lambda: f"{len(cr_to_flow(body).graph.nodes)} nodes")
+
+    return registry
+
+
+async def run_operator(options: OperatorOptions, *, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set (or the process is signalled)."""
+    if options.kubeconfig is not None:
+        os.environ["KUBECONFIG"] = str(options.kubeconfig)
+    context = options.context
+    owned_store = None
+    if context is None:
+        config = (
+            KubeConfig.from_file(options.kubeconfig)
+            if options.kubeconfig is not None
+            else KubeConfig.from_env()
+        )
+        owned_store = open_store(options.home)
+        context = OperatorContext(client=AsyncClient(config), store=owned_store)
+    try:
+        await kopf.operator(
+            registry=build_registry(context),
+            standalone=True,
+            clusterwide=not options.namespaces,
+            namespaces=options.namespaces,
+            stop_flag=stop,
+        )
+    finally:
+        if owned_store is not None:
+            await context.client.close()
+            owned_store.close()
+
+
+def _poster(body: kopf.Body) -> PostEvent:
+    def post(kind: str, reason: str, message: str) -> None:
+        kopf.event(body, type=kind, reason=reason, message=message)
+
+    return post
+
+
+def _set_ready(body: Mapping[str, Any], patch: kopf.Patch, check: Callable[[], str]) -> None:
+    """A Ready condition on an Agent or Flow: whether its spec is a valid document."""
+    try:
+        summary, status, reason = str(check()), "True", "Valid"
+    except InvalidResourceError as exc:
+        summary, status, reason = str(exc)[:1024], "False", "Invalid"
+    generation = body.get("metadata", {}).get("generation", 1)
+    patch.status["observedGeneration"] = generation
+    patch.status["conditions"] = [
+        {
+            "type": "Ready",
+            "status": status,
+            "reason": reason,
+            "message": summary,
+            "observedGeneration": generation,
+            "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    ]
