@@ -1,10 +1,11 @@
 # Shared helpers for hack/k8s/*.sh (sourced, not executed).
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 K8S_HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
 source "$K8S_HACK_DIR/versions.env"
 
-K8S_CACHE_ROOT="${MENTATLAB_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mentatlab/k8s}"
+: "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
+K8S_CACHE_ROOT="${MENTATLAB_K8S_CACHE:-$HOME/.cache/mentatlab/k8s}"
 K8S_BIN_DIR="$K8S_CACHE_ROOT/$K8S_VERSION/bin"
 K8S_STATE_DIR="${MENTATLAB_K8S_STATE:-/tmp/mentatlab-k8s}"
 K8S_KUBECONFIG="$K8S_STATE_DIR/kubeconfig"

@@ -76,7 +76,7 @@ ok "pod 'server' scheduled to $(kubectl -n "$NS" get pod server -o jsonpath='{.s
 
 kubectl -n "$NS" wait --for=jsonpath='{.status.phase}'=Succeeded pod/task --timeout="$T" >/dev/null \
   || fail "pod 'task' (restartPolicy Never, nodeName kwok-node-1) did not reach Succeeded"
-ok "pod 'task' bound to kwok-node-1 with restartPolicy Never went Running -> Succeeded (exit $(kubectl -n "$NS" get pod task -o jsonpath='{.status.containerStatuses[0].state.terminated.exitCode}'))"
+ok "pod 'task' bound to kwok-node-1 with restartPolicy Never reached Succeeded (exit $(kubectl -n "$NS" get pod task -o jsonpath='{.status.containerStatuses[0].state.terminated.exitCode}'))"
 
 kubectl -n "$NS" wait --for=jsonpath='{.status.phase}'=Failed pod/broken --timeout="$T" >/dev/null \
   || fail "pod 'broken' (label kwok.mentatlab.io/outcome=fail) did not reach Failed"

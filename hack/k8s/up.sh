@@ -90,8 +90,8 @@ trap 'exit 130' INT TERM
 # --- ports ---------------------------------------------------------------------
 declare -A taken=()
 free_port() {
-  local p i
-  for i in $(seq 1 200); do
+  local p
+  for _ in $(seq 1 200); do
     p=$(( 20000 + RANDOM % 30000 ))
     [[ -n "${taken[$p]:-}" ]] && continue
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then taken[$p]=1; echo "$p"; return 0; fi
@@ -174,8 +174,7 @@ start() { # start <name> <binary> args... ; detached (own session), stdin closed
   log "starting $name"
   setsid bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "$PIDS/$name.pid" "$K8S_BIN_DIR/$bin" "$@" \
     </dev/null >"$LOGS/$name.log" 2>&1 &
-  local i
-  for i in $(seq 1 50); do [[ -s "$PIDS/$name.pid" ]] && return 0; sleep 0.1; done
+  for _ in $(seq 1 50); do [[ -s "$PIDS/$name.pid" ]] && return 0; sleep 0.1; done
   die "$name did not start"
 }
 wait_for() { # wait_for <what> <timeout s> <component to watch> <command...>

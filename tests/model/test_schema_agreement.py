@@ -304,3 +304,22 @@ def test_generated_manifests_get_the_same_verdict(document: dict[str, Any]) -> N
 def test_generated_flows_get_the_same_verdict(document: dict[str, Any]) -> None:
     schema_ok, model_ok = _verdicts(FLOW, flow_model.Flow, document)
     assert schema_ok == model_ok
+
+
+def test_a_dumped_flow_is_a_valid_flow_document() -> None:
+    document = {
+        "apiVersion": "v1",
+        "kind": "Flow",
+        "meta": {"id": "f", "name": "f"},
+        "graph": {
+            "nodes": [
+                {"id": "a", "type": "ui.prompt", "outputs": {"x": 1}},
+                {"id": "b", "type": "ui.console"},
+            ],
+            "edges": [{"from": "a.x", "to": "b.x"}],
+        },
+    }
+    flow = flow_model.Flow.model_validate(document)
+    dumped = flow.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    assert dumped["graph"]["edges"] == [{"from": "a.x", "to": "b.x"}]
+    assert list(Draft202012Validator(flow_schema_inlined()).iter_errors(dumped)) == []

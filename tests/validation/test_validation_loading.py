@@ -234,3 +234,11 @@ def test_fuzz_yaml_like_text(text: str, json_syntax: bool) -> None:
     document, findings = parse_text(text, "f", json_syntax=json_syntax)
     assert {f.rule for f in findings} <= LOAD_RULES
     assert document is not None or findings
+
+
+def test_folded_scalars_read_as_their_text(tmp_path: Path) -> None:
+    path = tmp_path / "folded.yaml"
+    path.write_text("text: >-\n  one line\n  and the next\n")
+    document, findings = read_document(path)
+    assert findings == [] and document is not None
+    assert document.data == {"text": "one line and the next"}

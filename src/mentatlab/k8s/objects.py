@@ -161,12 +161,7 @@ def cr_to_flowrun(obj: Mapping[str, Any]) -> FlowRunSpec:
 
 
 def _flow_spec(flow: Flow) -> dict[str, Any]:
-    document = flow.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    # Edges keep their pin references parsed; documents spell them "node.pin".
-    document["graph"]["edges"] = [
-        {"from": str(edge.source), "to": str(edge.target)} for edge in flow.graph.edges
-    ]
-    return _without_header(document)
+    return _without_header(flow.model_dump(mode="json", by_alias=True, exclude_unset=True))
 
 
 def _without_header(document: dict[str, Any]) -> dict[str, Any]:

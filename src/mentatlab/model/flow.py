@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    model_validator,
+)
 
 from mentatlab.model.manifest import RetryPolicy, drop_extension_keys
 
@@ -186,6 +193,10 @@ class Edge(BaseModel):
 
     source: PinRef = Field(alias="from")
     target: PinRef = Field(alias="to")
+
+    @field_serializer("source", "target")
+    def _spell_ref(self, ref: PinRef) -> str:
+        return str(ref)  # documents spell references "node.pin"
 
     @model_validator(mode="before")
     @classmethod

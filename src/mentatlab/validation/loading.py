@@ -274,6 +274,9 @@ class _Builder:
 
     def _scalar(self, node: Node, tag: str, path: str) -> Any:
         value = str(node.value)
+        if getattr(node, "style", None) == ">":
+            # ruamel's composer marks each fold of a folded scalar with BEL; the text has none.
+            value = value.replace("\a", "")
         line = node.start_mark.line + 1
         if tag in (_TAG + "str", _TAG + "timestamp"):
             # Timestamps stay text: schemas check date-times as strings.
