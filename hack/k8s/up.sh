@@ -63,6 +63,9 @@ if [[ -d "$K8S_STATE_DIR" ]]; then
   if [[ -n "$(ls -A "$K8S_STATE_DIR")" && ! -f "$MARKER" ]]; then
     die "$K8S_STATE_DIR exists but was not created by hack/k8s (no $MARKER); refusing to reuse it"
   fi
+  if compgen -G "$PIDS/*.pid" >/dev/null; then
+    log "found a partly running or stale control plane; stopping it and starting from scratch"
+  fi
   "$K8S_HACK_DIR/down.sh" >/dev/null
   rm -rf "$PKI" "$LOGS" "$PIDS" "$K8S_STATE_DIR/etcd-data" "$K8S_STATE_DIR/kwok" \
     "$K8S_STATE_DIR"/*.kubeconfig "$K8S_KUBECONFIG" "$K8S_STATE_DIR/ports.env"

@@ -20,7 +20,7 @@ from mentatlab.k8s import (
     structural_violations,
 )
 from mentatlab.model.run import NodeError, NodeRecord, NodeStatus, RunRecord, RunStatus
-from mentatlab.operator.status import MAX_STATUS_OUTPUT_BYTES, flowrun_status, invalid_status
+from mentatlab.operator.status import flowrun_status, invalid_status
 
 KINDS = {
     "Agent": ("agents", ["mla"]),
@@ -236,4 +236,10 @@ def test_the_operators_status_projection_fits_the_schema() -> None:
     assert schema_errors(flowrun({"flowRef": "f"}, status)) == []
     refused = invalid_status("unknown agent", generation=1, now=now)
     assert schema_errors(flowrun({"flowRef": "f"}, refused)) == []
-    assert MAX_STATUS_OUTPUT_BYTES == NODE_OUTPUTS_LIMIT_BYTES
+    oversized = {"v": "x" * NODE_OUTPUTS_LIMIT_BYTES}
+    record = record.model_copy(
+        update={"nodes": {"a": NodeRecord(status=NodeStatus.SUCCEEDED, outputs=oversized)}}
+    )
+    status = flowrun_status(record, generation=2, pod_name=lambda n, a: f"p-{a}", now=now)
+    assert status["nodes"]["a"] == {"phase": "Succeeded", "attempts": 0, "outputsTruncated": True}
+    assert schema_errors(flowrun({"flowRef": "f"}, status)) == []

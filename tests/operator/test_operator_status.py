@@ -3,8 +3,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from mentatlab.k8s.status import NODE_OUTPUTS_LIMIT_BYTES
 from mentatlab.model.run import NodeError, NodeRecord, NodeStatus, RunRecord, RunStatus
-from mentatlab.operator.status import MAX_STATUS_OUTPUT_BYTES, flowrun_status, invalid_status
+from mentatlab.operator.status import STATUS_OUTPUTS_BUDGET_BYTES, flowrun_status, invalid_status
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -56,14 +57,14 @@ def test_failed_flowrun_carries_reason_and_message() -> None:
 
 
 def test_large_outputs_stay_out_of_status() -> None:
-    big = {"blob": "x" * (MAX_STATUS_OUTPUT_BYTES + 1)}
+    big = {"blob": "x" * (NODE_OUTPUTS_LIMIT_BYTES + 1)}
     record = _record(
         RunStatus.SUCCEEDED, a=NodeRecord(status=NodeStatus.SUCCEEDED, attempts=1, outputs=big)
     )
     status = flowrun_status(record, generation=1, pod_name=_pod, now=NOW)
     assert "outputs" not in status["nodes"]["a"]
     assert status["nodes"]["a"]["outputsTruncated"] is True
-    assert len(json.dumps(status)) < 2 * MAX_STATUS_OUTPUT_BYTES
+    assert len(json.dumps(status)) < 2 * NODE_OUTPUTS_LIMIT_BYTES
 
 
 def test_transition_times_change_only_when_a_condition_changes() -> None:
@@ -82,3 +83,19 @@ def test_invalid_flowrun_is_failed_without_nodes() -> None:
     assert status["phase"] == "Failed" and "nodes" not in status
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["reason"] == "Invalid"
+
+
+def test_all_outputs_together_stay_within_the_status_budget() -> None:
+    each = {"v": "x" * (NODE_OUTPUTS_LIMIT_BYTES - 100)}
+    count = 2 * STATUS_OUTPUTS_BUDGET_BYTES // NODE_OUTPUTS_LIMIT_BYTES
+    nodes = {
+        f"n[{i}]": NodeRecord(status=NodeStatus.SUCCEEDED, attempts=1, outputs=each)
+        for i in range(count)
+    }
+    status = flowrun_status(
+        _record(RunStatus.SUCCEEDED, **nodes), generation=1, pod_name=_pod, now=NOW
+    )
+    kept = [n for n in status["nodes"].values() if "outputs" in n]
+    assert 0 < len(kept) < count
+    assert all(n.get("outputsTruncated") for n in status["nodes"].values() if "outputs" not in n)
+    assert len(json.dumps(status)) < STATUS_OUTPUTS_BUDGET_BYTES + 200 * count

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mentatlab.k8s.status import NODE_OUTPUTS_LIMIT_BYTES, FlowRunPhase
 from mentatlab.model.run import (
     TERMINAL_NODE_STATUSES,
     NodeRecord,
@@ -21,18 +22,21 @@ from mentatlab.model.run import (
     RunStatus,
 )
 
-__all__ = ["MAX_STATUS_OUTPUT_BYTES", "PHASES", "flowrun_status", "invalid_status"]
+__all__ = ["PHASES", "STATUS_OUTPUTS_BUDGET_BYTES", "flowrun_status", "invalid_status"]
 
-MAX_STATUS_OUTPUT_BYTES = 4096
-"""Largest JSON size of one node's outputs copied into status; larger ones stay in the store."""
+STATUS_OUTPUTS_BUDGET_BYTES = 256 * 1024
+"""All nodes' outputs in one status together: a for_each of thousands of items must not
+approach etcd's 1.5 MiB object limit, so past this every further node's outputs stay in
+the store (``outputsTruncated``)."""
 
 PHASES = {
-    RunStatus.QUEUED: "Pending",
-    RunStatus.RUNNING: "Running",
-    RunStatus.SUCCEEDED: "Succeeded",
-    RunStatus.FAILED: "Failed",
-    RunStatus.CANCELLED: "Cancelled",
+    RunStatus.QUEUED: FlowRunPhase.PENDING,
+    RunStatus.RUNNING: FlowRunPhase.RUNNING,
+    RunStatus.SUCCEEDED: FlowRunPhase.SUCCEEDED,
+    RunStatus.FAILED: FlowRunPhase.FAILED,
+    RunStatus.CANCELLED: FlowRunPhase.CANCELLED,
 }
+_MESSAGE_LIMIT = 1024  # far below the schema's MESSAGE_MAX_LENGTH: statuses stay small
 
 PodNamer = Callable[[str, int], str]
 """(node instance, attempt) -> the name of that attempt's pod."""
@@ -48,7 +52,8 @@ def flowrun_status(
 ) -> dict[str, Any]:
     """The status for ``record``; ``previous`` (the current status) keeps the transition
     times of conditions whose status did not change."""
-    phase = PHASES[record.status]
+    phase = PHASES[record.status].value
+    budget = [STATUS_OUTPUTS_BUDGET_BYTES]
     done = sum(1 for node in record.nodes.values() if node.status in TERMINAL_NODE_STATUSES)
     status: dict[str, Any] = {
         "phase": phase,
@@ -58,14 +63,15 @@ def flowrun_status(
         "startedAt": _time(record.started_at),
         "finishedAt": _time(record.finished_at),
         "nodes": {
-            node_id: _node_status(node_id, node, pod_name) for node_id, node in record.nodes.items()
+            node_id: _node_status(node_id, node, pod_name, budget)
+            for node_id, node in record.nodes.items()
         },
         "conditions": _keep_transition_times(
             _conditions(record, generation, now), (previous or {}).get("conditions", [])
         ),
     }
     if record.error is not None:
-        status["message"] = record.error.message
+        status["message"] = record.error.message[:_MESSAGE_LIMIT]
     return status
 
 
@@ -84,7 +90,9 @@ def invalid_status(message: str, *, generation: int, now: datetime) -> dict[str,
     }
 
 
-def _node_status(node_id: str, node: NodeRecord, pod_name: PodNamer) -> dict[str, Any]:
+def _node_status(
+    node_id: str, node: NodeRecord, pod_name: PodNamer, budget: list[int]
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "phase": node.status.value.capitalize(),
         "attempts": node.attempts,
@@ -95,11 +103,12 @@ def _node_status(node_id: str, node: NodeRecord, pod_name: PodNamer) -> dict[str
         entry["podName"] = pod_name(node_id, node.attempts)
     if node.error is not None:
         entry["exitReason"] = node.error.reason
-        entry["message"] = node.error.message[:1024]
+        entry["message"] = node.error.message[:_MESSAGE_LIMIT]
     if node.outputs:
-        encoded = json.dumps(node.outputs, separators=(",", ":"), default=str)
-        if len(encoded.encode()) <= MAX_STATUS_OUTPUT_BYTES:
+        size = len(json.dumps(node.outputs, separators=(",", ":"), default=str).encode())
+        if size <= min(NODE_OUTPUTS_LIMIT_BYTES, budget[0]):
             entry["outputs"] = node.outputs
+            budget[0] -= size
         else:
             entry["outputsTruncated"] = True
     return {key: value for key, value in entry.items() if value is not None}
@@ -112,7 +121,7 @@ def _conditions(record: RunRecord, generation: int, now: datetime) -> list[dict[
     succeeded = record.status is RunStatus.SUCCEEDED
     failed = finished and not succeeded
     return [
-        stamp.condition("Ready", finished, "Finished" if finished else PHASES[record.status]),
+        stamp.condition("Ready", finished, "Finished" if finished else PHASES[record.status].value),
         stamp.condition("Succeeded", succeeded, "Succeeded" if succeeded else reason),
         stamp.condition("Failed", failed, reason if failed else "NotFailed"),
     ]
@@ -142,7 +151,7 @@ class _Stamp:
             "type": kind,
             "status": "True" if true else "False",
             "reason": camel or "Unknown",
-            "message": self.message[:1024],
+            "message": self.message[:_MESSAGE_LIMIT],
             "observedGeneration": self.generation,
             "lastTransitionTime": _time(self.now),
         }

@@ -274,7 +274,7 @@ class _Builder:
 
     def _scalar(self, node: Node, tag: str, path: str) -> Any:
         value = str(node.value)
-        if getattr(node, "style", None) == ">":
+        if isinstance(node, ScalarNode) and node.style == ">":
             # ruamel's composer marks each fold of a folded scalar with BEL; the text has none.
             value = value.replace("\a", "")
         line = node.start_mark.line + 1
