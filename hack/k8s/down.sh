@@ -8,6 +8,10 @@ set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 PIDS="$K8S_STATE_DIR/pids"
+if [[ "${MENTATLAB_K8S_LOCK_HELD:-0}" != 1 && -d "$(dirname "$K8S_STATE_DIR")" ]] && command -v flock >/dev/null; then
+  exec 8>"$K8S_STATE_DIR.lock"
+  flock 8   # do not tear down a control plane that an `up` is still starting
+fi
 stopped=()
 for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
   f="$PIDS/$name.pid"

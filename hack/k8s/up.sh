@@ -47,6 +47,13 @@ summary() {
   echo "  use it:  eval \"\$(make -s k8s-env)\"   (or: source <(hack/k8s/env.sh))"
 }
 
+# --- one `up` at a time per state dir (a concurrent caller waits, then finds it up) ---
+ensure_cmd flock util-linux
+mkdir -p "$(dirname "$K8S_STATE_DIR")"
+exec 8>"$K8S_STATE_DIR.lock"
+flock 8
+export MENTATLAB_K8S_LOCK_HELD=1   # tells our own down.sh not to wait for this lock
+
 # --- already up? ------------------------------------------------------------
 if [[ -x "$K8S_BIN_DIR/kubectl" ]] && all_running; then
   log "already up; nothing to do"

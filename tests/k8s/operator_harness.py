@@ -1,0 +1,135 @@
+"""An operator running in the test's event loop against the real control plane.
+
+Pods land on the fake kubelet's node, which runs the agents of the repository's Cog-Paks as
+real processes (``images`` maps each image to its Cog-Pak), so flows compute real outputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from k8s_cluster import FAST, Cluster, cluster
+from lightkube import ApiError
+from lightkube.resources.core_v1 import Event, Pod
+
+from mentatlab.k8s.objects import agent_to_cr, flowrun_cr
+from mentatlab.model.flow import Flow
+from mentatlab.operator.app import OperatorOptions, run_operator
+from mentatlab.operator.flowruns import OperatorContext
+from mentatlab.operator.resources import AgentResource, FlowRunResource, as_dict
+from mentatlab.store import SqlRunStore, open_store
+from mentatlab.validation import load_flow, load_manifest
+from mentatlab.validation.catalog import AgentCatalog
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Operated:
+    """A namespace with agents registered and an operator watching it."""
+
+    cluster: Cluster
+    store: SqlRunStore
+    home: Path
+    _stop: asyncio.Event
+    _task: asyncio.Task[None] | None = None
+
+    @property
+    def namespace(self) -> str:
+        return self.cluster.namespace
+
+    def start(self) -> None:
+        self._stop = asyncio.Event()
+        context = OperatorContext(
+            client=self.cluster.client,
+            store=self.store,
+            timeouts=FAST,
+            node_selector=self.cluster.kubelet.node_selector,
+            tolerations=self.cluster.kubelet.tolerations,
+            status_interval_seconds=0.2,
+        )
+        options = OperatorOptions(namespaces=(self.namespace,), context=context)
+        self._task = asyncio.create_task(run_operator(options, stop=self._stop))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            async with asyncio.timeout(60):
+                await self._task
+            self._task = None
+
+    async def register(self, *cogpaks: Path) -> None:
+        for directory in cogpaks:
+            manifest, findings = load_manifest(directory)
+            assert manifest is not None, findings
+            obj = agent_to_cr(manifest, namespace=self.namespace)
+            await self.cluster.client.create(AgentResource(obj))
+
+    async def submit(self, flow: Flow, inputs: Mapping[str, Any] | None = None, **spec: Any) -> str:
+        obj = flowrun_cr(flow, inputs, namespace=self.namespace)
+        obj["spec"].update(spec)
+        created = await self.cluster.client.create(FlowRunResource(obj))
+        assert created.metadata is not None and created.metadata.name is not None
+        return created.metadata.name
+
+    async def flowrun(self, name: str) -> dict[str, Any]:
+        obj = await self.cluster.client.get(FlowRunResource, name, namespace=self.namespace)
+        return as_dict(obj)
+
+    async def wait_for(self, name: str, phases: set[str], timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            obj = await self.flowrun(name)
+            if (obj.get("status") or {}).get("phase") in phases:
+                return obj
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"FlowRun {name} never reached {phases}: {obj.get('status')}")
+
+    async def pods(self) -> list[Pod]:
+        return [pod async for pod in self.cluster.client.list(Pod, namespace=self.namespace)]
+
+    async def events(self, name: str) -> list[Event]:
+        fields: dict[str, Any] = {"involvedObject.name": name}
+        return [
+            event
+            async for event in self.cluster.client.list(
+                Event, namespace=self.namespace, fields=fields
+            )
+        ]
+
+
+def images() -> dict[str, Path]:
+    """Image -> Cog-Pak for every agent of the repository."""
+    catalog = AgentCatalog([REPO / "agents"])
+    return {
+        agent.manifest.image: agent.directory
+        for agent in catalog.agents
+        if agent.manifest.image is not None
+    }
+
+
+def example(name: str) -> Flow:
+    flow, findings = load_flow(REPO / "examples" / name, AgentCatalog([REPO / "agents"]))
+    assert flow is not None, findings
+    return flow
+
+
+@contextlib.asynccontextmanager
+async def operated(
+    home: Path, extra_images: Mapping[str, Path] | None = None
+) -> AsyncIterator[Operated]:
+    async with cluster({**images(), **(extra_images or {})}) as env:
+        with open_store(home) as store:
+            harness = Operated(env, store, home, asyncio.Event())
+            harness.start()
+            try:
+                yield harness
+            finally:
+                with contextlib.suppress(ApiError):
+                    await harness.stop()
