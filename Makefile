@@ -25,8 +25,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The Kubernetes suite runs on the real local control plane (built once into a cache
+# outside the repository, see docs/kubernetes.md); it is started for the tests and stopped after.
 test: lint
-	$(BIN)/pytest
+	hack/k8s/up.sh
+	eval "$$(hack/k8s/env.sh)"; status=0; $(BIN)/pytest || status=$$?; hack/k8s/down.sh; exit $$status
 
 schemas: $(STAMP)
 	$(BIN)/python tools/generate_run_schemas.py
@@ -43,7 +46,7 @@ clean:
 
 # --- Local Kubernetes control plane (hack/k8s, docs/kubernetes.md) ------------
 # Real etcd + kube-apiserver + controller-manager + scheduler + kwok fake nodes,
-# built from the Go module proxy. Not part of `make test`.
+# built from the Go module proxy; `make test` starts and stops it around the test suite.
 .PHONY: k8s-up k8s-down k8s-env
 
 k8s-up:

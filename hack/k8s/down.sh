@@ -38,6 +38,6 @@ done
 if (( ${#stopped[@]} )); then echo "stopped: ${stopped[*]}"; else echo "nothing running"; fi
 
 if [[ "${PURGE:-0}" == 1 && -f "$K8S_STATE_DIR/.mentatlab-k8s-state" ]]; then
-  rm -rf "$K8S_STATE_DIR"
+  rm -rf "$K8S_STATE_DIR" "$K8S_STATE_DIR.lock"
   echo "removed $K8S_STATE_DIR"
 fi

@@ -183,7 +183,7 @@ start() { # start <name> <binary> args... ; detached (own session), stdin closed
   local name=$1 bin=$2; shift 2
   log "starting $name"
   setsid bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "$PIDS/$name.pid" "$K8S_BIN_DIR/$bin" "$@" \
-    </dev/null >"$LOGS/$name.log" 2>&1 &
+    </dev/null >"$LOGS/$name.log" 2>&1 8>&- &   # 8>&-: daemons must not inherit the up lock
   for _ in $(seq 1 50); do [[ -s "$PIDS/$name.pid" ]] && return 0; sleep 0.1; done
   die "$name did not start"
 }

@@ -17,6 +17,7 @@ from typing import Any
 from k8s_cluster import FAST, Cluster, cluster
 from lightkube import ApiError
 from lightkube.resources.core_v1 import Event, Pod
+from lightkube.types import PatchType
 
 from mentatlab.k8s.objects import agent_to_cr, flowrun_cr
 from mentatlab.model.flow import Flow
@@ -91,6 +92,24 @@ class Operated:
             await asyncio.sleep(0.2)
         raise AssertionError(f"FlowRun {name} never reached {phases}: {obj.get('status')}")
 
+    async def wait_for_node(self, name: str, node: str, phase: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = (await self.flowrun(name)).get("status") or {}
+            if (status.get("nodes") or {}).get(node, {}).get("phase") == phase:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"node {node} of {name} never reached {phase}")
+
+    async def patch_spec(self, name: str, changes: Mapping[str, Any]) -> None:
+        await self.cluster.client.patch(
+            FlowRunResource,
+            name,
+            {"spec": dict(changes)},
+            namespace=self.namespace,
+            patch_type=PatchType.MERGE,
+        )
+
     async def pods(self) -> list[Pod]:
         return [pod async for pod in self.cluster.client.list(Pod, namespace=self.namespace)]
 
@@ -133,3 +152,42 @@ async def operated(
             finally:
                 with contextlib.suppress(ApiError):
                     await harness.stop()
+
+
+def make_agent(directory: Path, agent_id: str, source: str, **manifest: Any) -> tuple[str, Path]:
+    """A one-file Python Cog-Pak; returns its image (for the fake kubelet) and directory."""
+    import json
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "agent.py").write_text(source, encoding="utf-8")
+    image = f"test.local/{agent_id}:1.0.0"
+    document = {
+        "apiVersion": "mentatlab.io/v1",
+        "kind": "Agent",
+        "id": agent_id,
+        "version": "1.0.0",
+        "image": image,
+        "description": "test agent",
+        "command": ["python", "agent.py"],
+        "inputs": [{"name": "text", "type": "json", "required": False}],
+        "outputs": [{"name": "result", "type": "string"}],
+        **manifest,
+    }
+    (directory / "manifest.yaml").write_text(json.dumps(document), encoding="utf-8")
+    return image, directory
+
+
+def flow_of(
+    nodes: list[dict[str, Any]],
+    edges: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    **run_config: Any,
+) -> Flow:
+    return Flow.model_validate(
+        {
+            "apiVersion": "mentatlab.io/v1",
+            "kind": "Flow",
+            "meta": {"id": "test.flow", "name": "test"},
+            "graph": {"nodes": nodes, "edges": [{"from": a, "to": b} for a, b in edges]},
+            "runConfig": run_config,
+        }
+    )

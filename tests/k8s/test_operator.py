@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from operator_harness import REPO, example, operated
+from operator_harness import REPO, example, flow_of, make_agent, operated
 
 from mentatlab.model.run import RunStatus
 
@@ -33,5 +33,145 @@ def test_flowrun_runs_the_demo_flow_as_pods(tmp_path: Path) -> None:
             assert await env.pods() == []  # podGC OnRunCompletion (the default)
             reasons = {event.reason for event in await env.events(name)}
             assert {"Started", "NodeRunning", "NodeSucceeded", "Succeeded"} <= reasons
+
+    asyncio.run(scenario())
+
+
+FLAKY = """\
+import json, os, sys
+json.load(sys.stdin)
+if os.environ["MENTAT_ATTEMPT"] == "1":
+    sys.exit(3)
+print(json.dumps({"type": "output", "pin": "result", "value": "ok"}))
+"""
+
+SLEEPY = """\
+import json, os, sys, time
+json.load(sys.stdin)
+deadline = time.time() + 60
+while time.time() < deadline and not os.path.exists("release"):  # the test releases it
+    time.sleep(0.1)
+print(json.dumps({"type": "output", "pin": "result", "value": "rested"}))
+"""
+
+
+def test_failed_attempts_retry_as_new_pods(tmp_path: Path) -> None:
+    image, cogpak = make_agent(
+        tmp_path / "flaky",
+        "t.flaky",
+        FLAKY,
+        retries={"limit": 2, "backoff": {"initialSeconds": 0.1}},
+    )
+
+    async def scenario() -> None:
+        async with operated(tmp_path / "home", {image: cogpak}) as env:
+            await env.register(cogpak)
+            name = await env.submit(flow_of([{"id": "f", "type": "t.flaky"}]))
+            status = (await env.wait_for(name, {"Succeeded", "Failed"}))["status"]
+            assert status["phase"] == "Succeeded", status
+            assert status["nodes"]["f"]["attempts"] == 2
+            assert len(env.cluster.kubelet.started_pods) == 2  # one pod per attempt
+            attempts = env.store.get_attempts(status["runId"], "f")
+            assert [(a.attempt, a.status.value) for a in attempts] == [
+                (1, "failed"),
+                (2, "succeeded"),
+            ]
+            assert attempts[0].exit_code == 3
+
+    asyncio.run(scenario())
+
+
+def test_pods_carry_resources_security_context_labels_and_owner(tmp_path: Path) -> None:
+    image, cogpak = make_agent(
+        tmp_path / "sleepy",
+        "t.sleepy",
+        SLEEPY,
+        resources={
+            "requests": {"cpu": "250m", "memory": "64Mi"},
+            "limits": {"cpu": "1", "memory": "256Mi", "gpu": 1},
+            "timeoutSeconds": 300,
+        },
+    )
+
+    async def scenario() -> None:
+        async with operated(tmp_path / "home", {image: cogpak}) as env:
+            await env.register(cogpak)
+            name = await env.submit(flow_of([{"id": "nap", "type": "t.sleepy"}]))
+            pod = None
+            for _ in range(300):
+                pods = await env.pods()
+                if pods:
+                    pod = pods[0]
+                    break
+                await asyncio.sleep(0.1)
+            assert pod is not None and pod.spec is not None and pod.metadata is not None
+            flowrun = await env.flowrun(name)
+            owner = pod.metadata.ownerReferences[0]
+            assert (owner.kind, owner.name, owner.uid) == (
+                "FlowRun",
+                name,
+                flowrun["metadata"]["uid"],
+            )
+            labels = pod.metadata.labels or {}
+            assert labels["mentatlab.io/flowrun"] == name
+            assert labels["mentatlab.io/node"] == "nap"
+            assert labels["app.kubernetes.io/managed-by"] == "mentatlab-operator"
+            container = pod.spec.containers[0]
+            assert container.image == image
+            resources = container.resources
+            assert resources is not None and resources.limits is not None
+            assert resources.limits["nvidia.com/gpu"] == "1"
+            assert resources.limits["memory"] == "256Mi"
+            assert resources.requests is not None and resources.requests["cpu"] == "250m"
+            assert pod.spec.activeDeadlineSeconds == 300
+            pod_security = pod.spec.securityContext
+            assert pod_security is not None and pod_security.runAsNonRoot is True
+            assert pod_security.seccompProfile is not None
+            assert pod_security.seccompProfile.type == "RuntimeDefault"
+            security = container.securityContext
+            assert security is not None and security.allowPrivilegeEscalation is False
+            assert security.readOnlyRootFilesystem is True
+            assert security.capabilities is not None and security.capabilities.drop == ["ALL"]
+            spec_text = str(pod.to_dict())
+            assert "envelope" in spec_text and '"inputs"' not in spec_text
+
+    asyncio.run(scenario())
+
+
+def test_cancel_stops_the_pods_and_cancels_the_run(tmp_path: Path) -> None:
+    image, cogpak = make_agent(tmp_path / "sleepy", "t.sleepy", SLEEPY)
+
+    async def scenario() -> None:
+        async with operated(tmp_path / "home", {image: cogpak}) as env:
+            await env.register(cogpak)
+            flow = flow_of(
+                [{"id": "nap", "type": "t.sleepy"}, {"id": "after", "type": "t.sleepy"}],
+                [("nap.result", "after.text")],
+            )
+            name = await env.submit(flow)
+            await env.wait_for_node(name, "nap", "Running")
+            await env.patch_spec(name, {"cancel": True})
+            status = (await env.wait_for(name, {"Cancelled", "Failed", "Succeeded"}))["status"]
+            assert status["phase"] == "Cancelled", status
+            assert status["nodes"]["nap"]["phase"] == "Cancelled"
+            assert status["nodes"]["after"]["phase"] == "Cancelled"
+            for _ in range(100):
+                if not await env.pods():
+                    break
+                await asyncio.sleep(0.1)
+            assert await env.pods() == []
+
+    asyncio.run(scenario())
+
+
+def test_invalid_flowrun_fails_with_a_condition_and_no_pods(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with operated(tmp_path / "home") as env:
+            name = await env.submit(flow_of([{"id": "x", "type": "nobody.knows"}]))
+            status = (await env.wait_for(name, {"Failed"}))["status"]
+            ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+            assert ready["reason"] == "Invalid"
+            assert "nobody.knows" in status["message"]
+            assert env.cluster.kubelet.started_pods == [] and await env.pods() == []
 
     asyncio.run(scenario())

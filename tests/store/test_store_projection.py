@@ -244,3 +244,25 @@ def test_invalid_event_rejects_the_whole_batch(
     assert store.get_run(run_id) == before
     assert store.read_events(run_id) == []
     assert store.append_events(run_id, [run_status("running")])[0].seq == 1
+
+
+def test_an_attempt_followed_by_a_retry_is_recorded_as_failed(store: SqlRunStore) -> None:
+    run_id = store.create_run(flow={}, inputs={}, node_ids=["a"], flow_id=None, flow_name=None).id
+    error = {"reason": "exit_code", "message": "exit code 3", "exit_code": 3}
+    store.append_events(
+        run_id,
+        [
+            NewEvent(EventType.RUN_STATUS, data={"status": "running"}),
+            NewEvent(EventType.NODE_STATUS, node="a", attempt=1, data={"status": "running"}),
+            NewEvent(
+                EventType.NODE_STATUS,
+                node="a",
+                attempt=1,
+                data={"status": "pending", "error": error, "retry_in_seconds": 1},
+            ),
+        ],
+    )
+    (attempt,) = store.get_attempts(run_id, "a")
+    assert (attempt.status, attempt.exit_code) == (NodeStatus.FAILED, 3)
+    assert attempt.finished_at is not None
+    assert store.get_run(run_id).nodes["a"].status is NodeStatus.PENDING

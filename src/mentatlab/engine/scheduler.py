@@ -176,6 +176,23 @@ class _Execution:
     async def _run_scope(self, frame: _Frame) -> None:
         pending = self.plan.members(frame.scope)
         running: dict[asyncio.Task[None], str] = {}
+        try:
+            await self._schedule(frame, pending, running)
+        finally:
+            # The engine's own task was cancelled (an operator stopping) or failed: its node
+            # tasks go with it instead of running on unsupervised.
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+        left_status = NodeStatus.CANCELLED if self.cancel.is_set() else NodeStatus.SKIPPED
+        reason = "the run was cancelled" if self.cancel.is_set() else "an earlier node failed"
+        for node_id in pending:
+            await self._finish(node_id, frame, NodeResult(left_status), reason)
+
+    async def _schedule(
+        self, frame: _Frame, pending: list[str], running: dict[asyncio.Task[None], str]
+    ) -> None:
+        """Start nodes as their dependencies finish, until nothing runs or can start."""
         while True:
             progressed = True
             while progressed and not self.halted:
@@ -195,15 +212,11 @@ class _Execution:
                         task = asyncio.create_task(self._run_node(node_id, frame))
                         running[task] = node_id
             if not running:
-                break
+                return
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 del running[task]
                 task.result()  # a bug in the engine itself must surface, not hang the run
-        left_status = NodeStatus.CANCELLED if self.cancel.is_set() else NodeStatus.SKIPPED
-        reason = "the run was cancelled" if self.cancel.is_set() else "an earlier node failed"
-        for node_id in pending:
-            await self._finish(node_id, frame, NodeResult(left_status), reason)
 
     def _skip_reason(self, node_id: str, frame: _Frame) -> str | None:
         conditional = self.plan.routed_by.get(node_id)

@@ -187,6 +187,9 @@ class Projection:
         status: NodeStatus,
         error: dict[str, Any] | None,
     ) -> None:
+        if status is NodeStatus.PENDING and error is not None:
+            # A node back to pending with an error waits to retry: this attempt failed.
+            status = NodeStatus.FAILED
         row = self.attempts.setdefault(key, AttemptState(status=status))
         row.status = status
         if status is NodeStatus.RUNNING and row.started_at is None:

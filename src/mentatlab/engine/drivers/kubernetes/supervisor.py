@@ -174,8 +174,8 @@ class PodAttempt:
                         return _Ending(stop, limits.kill_grace_seconds)
                 changed = asyncio.ensure_future(self._changed.wait())
                 waiting: set[asyncio.Future[Any]] = {changed, cancelled, follower, self._flood}
-                if self._log_task is not None:
-                    waiting.add(self._log_task)
+                if self._log_task is not None and not self._log_task.done():
+                    waiting.add(self._log_task)  # a finished one would wake this loop forever
                 try:
                     await asyncio.wait(
                         waiting,
