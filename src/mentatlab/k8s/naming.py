@@ -12,9 +12,10 @@ label selectors.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Final
+
+from mentatlab.engine.drivers.kubernetes.names import hashed, label_value, trim
 
 __all__ = [
     "ANNOTATION_FLOW_API_VERSION",
@@ -50,12 +51,9 @@ ANNOTATION_FLOW_API_VERSION: Final = "mentatlab.io/flow-api-version"
 """On a Flow: the document's original ``apiVersion`` when it was not ``mentatlab.io/v1``."""
 
 _MAX_NAME: Final = 253
-_MAX_LABEL: Final = 63
 # The API server cuts generateName to 58 characters and appends 5 random ones.
 _MAX_GENERATE_NAME: Final = 58
-_HASH_LENGTH: Final = 8
 _SUBDOMAIN: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL_VALUE: Final = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 def object_name(text: str) -> str:
@@ -64,14 +62,7 @@ def object_name(text: str) -> str:
         return text
     parts = (re.sub(r"[^a-z0-9-]+", "-", part).strip("-") for part in text.lower().split("."))
     base = ".".join(part for part in parts if part)
-    return _with_hash(base, text, _MAX_NAME)
-
-
-def label_value(text: str) -> str:
-    """``text`` as a label value, encoded only if it must be."""
-    if len(text) <= _MAX_LABEL and _LABEL_VALUE.match(text):
-        return text
-    return _with_hash(re.sub(r"[^A-Za-z0-9._-]+", "-", text), text, _MAX_LABEL)
+    return hashed(base, text, _MAX_NAME)
 
 
 def agent_object_name(agent_id: str, version: str) -> str:
@@ -85,15 +76,4 @@ def agent_labels(agent_id: str, version: str) -> dict[str, str]:
 
 def generate_name_prefix(name: str) -> str:
     """A ``metadata.generateName`` from an object name: ``NAME-`` cut to what the server keeps."""
-    return _trim(name, _MAX_GENERATE_NAME - 1) + "-"
-
-
-def _with_hash(base: str, original: str, limit: int) -> str:
-    digest = hashlib.sha256(original.encode()).hexdigest()[:_HASH_LENGTH]
-    head = _trim(base, limit - _HASH_LENGTH - 1)
-    return f"{head}-{digest}" if head else digest
-
-
-def _trim(text: str, limit: int) -> str:
-    # Names and label values start and end alphanumeric; cutting may leave a '-', '.' or '_'.
-    return text.lstrip("-._")[:limit].rstrip("-._")
+    return trim(name, _MAX_GENERATE_NAME - 1) + "-"

@@ -29,7 +29,8 @@ from mentatlab.engine.drivers.kubernetes import (
     Timeouts,
     attempt_name,
 )
-from mentatlab.engine.drivers.kubernetes.pods import LABEL_FLOWRUN, label_value
+from mentatlab.engine.drivers.kubernetes.names import label_value
+from mentatlab.engine.drivers.kubernetes.pods import LABEL_FLOWRUN
 from mentatlab.engine.plan import AgentBinding, FlowPlan, PlanError
 from mentatlab.k8s.objects import (
     FlowRunSpec,

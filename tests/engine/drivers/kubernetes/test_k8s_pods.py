@@ -13,6 +13,7 @@ import pytest
 from lightkube.models.core_v1 import Toleration
 
 from mentatlab.engine.drivers.base import AttemptSpec, ExecutionLimits
+from mentatlab.engine.drivers.kubernetes.names import label_value
 from mentatlab.engine.drivers.kubernetes.pods import (
     ENVELOPE_KEY,
     ENVELOPE_PATH,
@@ -22,7 +23,6 @@ from mentatlab.engine.drivers.kubernetes.pods import (
     attempt_name,
     build_pod,
     build_secret,
-    label_value,
 )
 from mentatlab.model.manifest import AgentManifest
 
@@ -329,10 +329,13 @@ def test_labels_annotations_and_owner() -> None:
         "app.kubernetes.io/component": "node",
         "app.kubernetes.io/managed-by": "mentatlab-operator",
         "mentatlab.io/flowrun": "demo-run",
-        "mentatlab.io/node": "process-3",
+        # Encoded with a hash of the instance name: process[3] and process-3 stay apart.
+        "mentatlab.io/node": label_value("process[3]"),
         "mentatlab.io/agent": "mentatlab.echo",
         "mentatlab.io/attempt": "2",
     }
+    assert metadata["labels"]["mentatlab.io/node"] != label_value("process-3")
+    assert metadata["labels"]["mentatlab.io/node"].startswith("process-3-")
     assert metadata["annotations"]["mentatlab.io/node-instance"] == "process[3]"
     assert metadata["annotations"]["mentatlab.io/run-id"] == "r-42"
     assert metadata["namespace"] == "agents"

@@ -40,6 +40,7 @@ from lightkube.resources.core_v1 import Pod, Secret
 
 from mentatlab.engine.drivers.attempt import envelope_bytes, protocol_environment
 from mentatlab.engine.drivers.base import AttemptSpec
+from mentatlab.engine.drivers.kubernetes.names import label_value
 from mentatlab.model.manifest import AgentManifest, ResourceAmounts
 from mentatlab.model.manifest import EnvVar as ManifestEnvVar
 from mentatlab.validation.quantities import cpu_cores, memory_bytes
@@ -153,12 +154,6 @@ def attempt_name(options: PodOptions, node_id: str, attempt: int) -> str:
     head = "-".join(part for part in (_dns(options.flowrun), _dns(node_id)) if part)
     head = head[: _NAME_MAX - len(suffix)].strip("-") or "mentatlab"
     return head + suffix
-
-
-def label_value(text: str) -> str:
-    """``text`` made a valid label value: invalid characters become ``-``, at most 63."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text)[:_NAME_MAX]
-    return cleaned.strip("-_.")
 
 
 def pod_labels(spec: AttemptSpec, options: PodOptions) -> dict[str, str]:
