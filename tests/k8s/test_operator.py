@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 from operator_harness import REPO, example, flow_of, make_agent, operated
 
 from mentatlab.model.run import RunStatus
+from mentatlab.operator.resources import AgentResource
 
 
 def test_flowrun_runs_the_demo_flow_as_pods(tmp_path: Path) -> None:
@@ -175,3 +178,88 @@ def test_invalid_flowrun_fails_with_a_condition_and_no_pods(tmp_path: Path) -> N
             assert env.cluster.kubelet.started_pods == [] and await env.pods() == []
 
     asyncio.run(scenario())
+
+
+def test_operator_restart_mid_run_resumes_without_duplicate_pods(tmp_path: Path) -> None:
+    image, cogpak = make_agent(tmp_path / "sleepy", "t.sleepy", SLEEPY)
+
+    async def scenario() -> None:
+        async with operated(tmp_path / "home", {image: cogpak}) as env:
+            await env.register(cogpak)
+            flow = flow_of(
+                [{"id": "nap", "type": "t.sleepy"}, {"id": "after", "type": "ui.console"}],
+                [("nap.result", "after.result")],
+            )
+            name = await env.submit(flow)
+            await env.wait_for_node(name, "nap", "Running")
+            await env.stop()  # the operator goes away while the pod runs
+            running = (await env.flowrun(name))["status"]
+            assert running["phase"] == "Running"
+            env.start()
+            await asyncio.sleep(1)
+            (cogpak / "release").touch()  # let the agent complete now
+            status = (await env.wait_for(name, {"Succeeded", "Failed"}))["status"]
+            assert status["phase"] == "Succeeded", status
+            assert status["runId"] == running["runId"]
+            assert len(env.cluster.kubelet.started_pods) == 1  # adopted, not recreated
+            assert status["nodes"]["nap"]["attempts"] == 1
+
+    asyncio.run(scenario())
+
+
+def test_mentatctl_k8s_submit_creates_everything_and_waits(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with operated(tmp_path / "home") as env:
+            process = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).with_name("mentatctl")),
+                "k8s",
+                "submit",
+                "examples/hello.flow.yaml",
+                "-n",
+                env.namespace,
+                "--wait",
+                "--timeout",
+                "120",
+                cwd=REPO,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await process.communicate()
+            text = out.decode()
+            assert process.returncode == 0, text + err.decode()
+            assert "mood succeeded" in text and "Succeeded" in text
+            agents = [
+                a async for a in env.cluster.client.list(AgentResource, namespace=env.namespace)
+            ]
+            assert {a.metadata.name for a in agents if a.metadata} == {
+                "mentatlab.keywords-1.0.0",
+                "mentatlab.summarize-1.0.0",
+                "mentatlab.sentiment-1.0.0",
+            }
+
+    asyncio.run(scenario())
+
+
+def test_submit_of_an_invalid_flow_creates_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.flow.yaml"
+    bad.write_text(
+        "apiVersion: v1\nkind: Flow\nmeta: {id: x, name: x}\n"
+        "graph: {nodes: [{id: a, type: nobody.knows}], edges: []}\n"
+    )
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("mentatctl")),
+            "k8s",
+            "submit",
+            str(bad),
+            "-n",
+            "default",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "flow.agent-ref" in result.stderr and "not submitted" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -15,11 +14,11 @@ from mentatlab.cli.common import (
     EXIT_FAILED,
     OutputFormat,
     console,
-    err_console,
     fail,
     print_json,
     store_session,
 )
+from mentatlab.cli.inputs import parse_input_options, print_findings, read_input_file
 from mentatlab.cli.view import RunView, render_outputs
 from mentatlab.engine.drivers.local import LocalProcessDriver
 from mentatlab.model.run import RunRecord, RunStatus
@@ -27,7 +26,6 @@ from mentatlab.service.execution import execute_run
 from mentatlab.service.preparation import PreparedRun, prepare_flow
 from mentatlab.store import SqlRunStore
 from mentatlab.validation import Mode, UsageError
-from mentatlab.validation.loading import read_document
 
 __all__ = ["run"]
 
@@ -56,18 +54,15 @@ def run(
     ] = OutputFormat.TEXT,
 ) -> None:
     """Run FLOW locally. Exit 0 if the run succeeded, 1 otherwise."""
-    typed_inputs = _read_input_file(input_file) if input_file else {}
-    text_inputs = _parse_input_options(input_values or [])
+    typed_inputs = read_input_file(input_file) if input_file else {}
+    text_inputs = parse_input_options(input_values or [])
     try:
         prepared, findings = prepare_flow(
             flow, agent_dirs=agents or [], inputs=typed_inputs, text_inputs=text_inputs, mode=mode
         )
     except UsageError as exc:
         fail(str(exc))
-    for finding in findings:
-        err_console.print(
-            str(finding), style="red" if finding.severity == "error" else "yellow", markup=False
-        )
+    print_findings(findings)
     if prepared is None:
         fail(f"{flow}: not run, the flow is invalid", EXIT_FAILED)
     with store_session() as store:
@@ -107,29 +102,3 @@ def _execute(
 
     with contextlib.nullcontext() if quiet else view:
         return asyncio.run(main())
-
-
-def _parse_input_options(values: list[str]) -> dict[str, str]:
-    parsed: dict[str, str] = {}
-    for value in values:
-        key, sep, text = value.partition("=")
-        node, dot, pin = key.partition(".")
-        if not sep or not dot or not node or not pin:
-            fail(f"--input {value!r}: expected NODE.PIN=VALUE")
-        parsed[key] = text
-    return parsed
-
-
-def _read_input_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        fail(f"--input-file {path}: no such file")
-    document, findings = read_document(path)
-    if document is None:
-        fail("; ".join(str(f) for f in findings))
-    data = document.data
-    if not all(isinstance(key, str) and "." in key for key in data):
-        fail(
-            f"--input-file {path}: expected a mapping of NODE.PIN to values, "
-            f"got keys {json.dumps(list(data))[:200]}"
-        )
-    return dict(data)
