@@ -263,3 +263,65 @@ def test_submit_of_an_invalid_flow_creates_nothing(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "flow.agent-ref" in result.stderr and "not submitted" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+NAP = """\
+import json, sys, time
+json.load(sys.stdin)
+time.sleep(1.5)
+print(json.dumps({"type": "output", "pin": "result", "value": "done"}))
+"""
+
+
+def test_max_parallel_bounds_running_pods_and_kubectl_shows_progress(tmp_path: Path) -> None:
+    image, cogpak = make_agent(tmp_path / "nap", "t.nap", NAP)
+
+    async def scenario() -> None:
+        async with operated(tmp_path / "home", {image: cogpak}) as env:
+            await env.register(cogpak)
+            flow = flow_of([{"id": f"n{i}", "type": "t.nap"} for i in range(4)])
+            name = await env.submit(flow, maxParallel=2)
+            status = (await env.wait_for(name, {"Succeeded", "Failed"}))["status"]
+            assert status["phase"] == "Succeeded", status
+            running, peak = 0, 0
+            for event in env.store.read_events(status["runId"]):
+                if event.type == "node.status" and event.node is not None:
+                    if event.data["status"] == "running":
+                        running += 1
+                    elif event.data["status"] == "succeeded":
+                        running -= 1
+                    peak = max(peak, running)
+            assert peak == 2
+            shown = subprocess.run(
+                ["kubectl", "get", "flowruns", "-n", env.namespace, name],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            assert shown[:4] == ["NAME", "FLOW", "PHASE", "PROGRESS"]
+            assert "Succeeded" in shown and "4/4" in shown
+
+    asyncio.run(scenario())
+
+
+def test_a_100_node_flowrun_completes(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with operated(tmp_path / "home") as env:
+            await env.register(REPO / "agents" / "echo")
+            nodes = [{"id": "src", "type": "ui.prompt", "outputs": {"text": "hi"}}]
+            nodes += [
+                {"id": f"e{i}", "type": "mentatlab.echo", "params": {"prompt": str(i)}}
+                for i in range(98)
+            ]
+            nodes.append({"id": "join", "type": "ui.console"})
+            edges = [("src.text", f"e{i}.text") for i in range(98)]
+            edges += [(f"e{i}.result", f"join.r{i}") for i in range(98)]
+            name = await env.submit(flow_of(nodes, edges), podGC="OnPodCompletion")
+            status = (await env.wait_for(name, {"Succeeded", "Failed"}, timeout=600))["status"]
+            assert status["phase"] == "Succeeded", status.get("message")
+            assert status["progress"] == "100/100"
+            record = env.store.get_run(status["runId"])
+            assert record.outputs["join"]["r97"] == "97: hi"
+            assert len(env.cluster.kubelet.started_pods) == 98
+
+    asyncio.run(scenario())
