@@ -34,6 +34,7 @@ class ScriptedDriver:
     """Runs a Python coroutine per agent id instead of a process; records every attempt."""
 
     behaviours: dict[str, Behaviour]
+    resolves_env_references: bool = False
     attempts: list[AttemptSpec] = field(default_factory=list)
     running: int = 0
     peak_running: int = 0

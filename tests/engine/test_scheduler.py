@@ -404,3 +404,16 @@ def test_run_inputs_replace_a_prompts_constants(harness: Harness) -> None:
         inputs={"p.text": "given"},
     )
     assert outcome.outputs == {"a": {"result": "GIVEN"}}
+
+
+def test_env_references_are_noted_only_where_the_driver_cannot_resolve_them() -> None:
+    env = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}, "A=1"]
+    agent = manifest("t.env", [], [{"name": "result", "type": "string"}], env=env)
+    for resolves, expected in ((False, 1), (True, 0)):
+        driver = ScriptedDriver({"t.env": succeed(lambda s: {"result": "x"})})
+        driver.resolves_env_references = resolves
+        harness = Harness(driver, {"t.env": agent})
+        harness.run(flow([{"id": "e", "type": "t.env"}]))
+        notes = [e for e in harness.sink.events if e.type == "log" and "TOKEN" in e.data["message"]]
+        assert len(notes) == expected
+        assert driver.attempts[0].env == {"A": "1"}

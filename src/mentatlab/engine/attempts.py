@@ -116,7 +116,7 @@ class AgentNodeRunner:
                 if self.cancel.is_set():
                     return NodeResult(NodeStatus.CANCELLED, attempts=attempt - 1)
                 await self._status(instance, attempt, NodeStatus.RUNNING, agent=manifest.ref)
-                for name in skipped_env:
+                for name in () if self.driver.resolves_env_references else skipped_env:
                     await relay.log(
                         "warning", f"env {name}: valueFrom is resolved on Kubernetes only"
                     )

@@ -106,6 +106,9 @@ EventCallback = Callable[[AgentEvent], Awaitable[None]]
 
 
 class Driver(Protocol):
+    resolves_env_references: bool
+    """Whether ``valueFrom`` env entries (Secret/ConfigMap keys) reach the agent."""
+
     async def run_attempt(
         self,
         spec: AttemptSpec,

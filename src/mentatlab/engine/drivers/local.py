@@ -64,6 +64,8 @@ class LocalProcessDriver:
     of the process (see :func:`~mentatlab.engine.drivers.process.child_setup`).
     """
 
+    resolves_env_references = False  # Secrets and ConfigMaps exist on Kubernetes only
+
     async def run_attempt(
         self,
         spec: AttemptSpec,

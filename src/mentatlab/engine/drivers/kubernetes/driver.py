@@ -38,6 +38,8 @@ class KubernetesDriver:
     leaves the pod alone: the operator may be restarting and will adopt it.
     """
 
+    resolves_env_references = True  # valueFrom becomes the container's env source
+
     def __init__(
         self,
         client: AsyncClient,
