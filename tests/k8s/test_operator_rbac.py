@@ -1,0 +1,102 @@
+"""The operator needs nothing beyond the RBAC that deploy/ grants it.
+
+It runs as its own process (``mentatctl operator run``) with a kubeconfig holding only its
+ServiceAccount's token, and still runs a FlowRun to the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml  # type: ignore[import-untyped]
+from fake_kubelet import FAKE_KUBELET_LABEL, FAKE_KUBELET_VALUE
+from k8s_cluster import cluster
+from operator_harness import REPO, Operated, example, images
+
+from mentatlab.k8s.objects import flowrun_cr
+from mentatlab.operator.resources import FlowRunResource
+from mentatlab.store import open_store
+
+
+def _kubectl(*args: str, stdin: str | None = None) -> str:
+    return subprocess.run(
+        ["kubectl", *args], input=stdin, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def _service_account_kubeconfig(directory: Path) -> Path:
+    _kubectl("apply", "--server-side", "-f", str(REPO / "deploy" / "operator" / "namespace.yaml"))
+    for name in ("serviceaccount", "clusterrole", "clusterrolebinding"):
+        _kubectl("apply", "--server-side", "-f", str(REPO / "deploy" / "operator" / f"{name}.yaml"))
+    token = _kubectl(
+        "create", "token", "mentatlab-operator", "-n", "mentatlab-system", "--duration", "1h"
+    ).strip()
+    admin = yaml.safe_load(Path(os.environ["KUBECONFIG"]).read_text())
+    cluster_entry = admin["clusters"][0]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster_entry],
+        "users": [{"name": "operator", "user": {"token": token}}],
+        "contexts": [
+            {"name": "operator", "context": {"cluster": cluster_entry["name"], "user": "operator"}}
+        ],
+        "current-context": "operator",
+    }
+    path = directory / "operator.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_operator_with_only_its_own_rbac_runs_a_flowrun(tmp_path: Path) -> None:
+    kubeconfig = _service_account_kubeconfig(tmp_path)
+
+    async def scenario() -> None:
+        async with cluster(images()) as env:
+            env_vars = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+            operator = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).with_name("mentatctl")),
+                "operator",
+                "run",
+                "--kubeconfig",
+                str(kubeconfig),
+                "-n",
+                env.namespace,
+                "--home",
+                str(tmp_path / "home"),
+                env=env_vars,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            try:
+                with open_store(tmp_path / "admin-view") as store:
+                    harness = Operated(env, store, tmp_path, asyncio.Event())
+                    await harness.register(
+                        *(REPO / "agents" / n for n in ("keywords", "summarize", "sentiment"))
+                    )
+                    obj = flowrun_cr(example("hello.flow.yaml"), namespace=env.namespace)
+                    obj["spec"]["nodeSelector"] = {FAKE_KUBELET_LABEL: FAKE_KUBELET_VALUE}
+                    obj["spec"]["tolerations"] = [
+                        {
+                            "key": FAKE_KUBELET_LABEL,
+                            "operator": "Equal",
+                            "value": FAKE_KUBELET_VALUE,
+                            "effect": "NoSchedule",
+                        }
+                    ]
+                    created = await env.client.create(FlowRunResource(obj))
+                    assert created.metadata is not None and created.metadata.name is not None
+                    done = await harness.wait_for(
+                        created.metadata.name, {"Succeeded", "Failed"}, timeout=180
+                    )
+                    assert done["status"]["phase"] == "Succeeded", done["status"]
+            finally:
+                operator.terminate()
+                _, err = await operator.communicate()
+            assert b"Forbidden" not in err, err.decode()[-2000:]
+
+    asyncio.run(scenario())
