@@ -23,8 +23,6 @@ are tested end to end, :class:`FakeKubelet` plays the kubelet of one extra Node:
   (``status.daemonEndpoints.kubeletEndpoint``), so the API server's ``pods/log`` proxies to it
   exactly as to a kubelet: the driver under test reads logs through the real API.
   stdout and stderr are merged, as in a container log.
-- It runs in its own thread and event loop, with its own API client, as a kubelet runs on its
-  own machine: what the code under test does to its event loop cannot reach it.
 """
 
 from __future__ import annotations
@@ -38,15 +36,14 @@ import signal
 import ssl
 import subprocess
 import tempfile
-import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 from aiohttp import web
-from lightkube import ALL_NS, ApiError, AsyncClient, KubeConfig
+from lightkube import ALL_NS, ApiError, AsyncClient
 from lightkube.models.core_v1 import Toleration
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import ConfigMap, Node, Pod, Secret
@@ -113,14 +110,9 @@ class FakeKubelet:
     """The kubelet of Node ``node_name``, running agents from ``images`` (image → Cog-Pak)."""
 
     def __init__(
-        self, config: KubeConfig, *, images: Mapping[str, Path], node_name: str = "fake-kubelet-0"
+        self, client: AsyncClient, *, images: Mapping[str, Path], node_name: str = "fake-kubelet-0"
     ) -> None:
-        self._config = config
-        self._client: AsyncClient  # made in the kubelet's own event loop (see __aenter__)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name=f"fake kubelet {node_name}", daemon=True
-        )
+        self._client = client
         self._images = dict(images)
         self.node_name = node_name
         self._containers: dict[str, _Container] = {}  # by pod uid
@@ -137,37 +129,7 @@ class FakeKubelet:
         ),
     )
 
-    # A kubelet is another machine: it runs in its own thread and event loop, never in the
-    # loop of the code under test. An in-process operator shares the test's loop, and
-    # kopf.operator() cancels, when it stops, every task started in that loop while it ran
-    # (it cannot tell its own from others'): in the test's loop, stopping the operator killed
-    # the kubelet's running containers without a final status, so their pods looked Running
-    # for ever to the operator that adopted them after a restart.
-
     async def __aenter__(self) -> FakeKubelet:
-        self._thread.start()
-        try:
-            await self._in_kubelet(self._start())
-        except BaseException:
-            await self.__aexit__()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        try:
-            await self._in_kubelet(self._stop())
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            await asyncio.to_thread(self._thread.join)
-            self._loop.close()
-            self._tmp.cleanup()
-
-    async def _in_kubelet(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run ``coro`` in the kubelet's event loop and wait for it from the caller's."""
-        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
-
-    async def _start(self) -> None:
-        self._client = AsyncClient(self._config)
         port = await self._serve_logs()
         await self._register(port)
         self._tasks = [
@@ -175,10 +137,9 @@ class FakeKubelet:
             asyncio.create_task(self._watch_pods()),
         ]
         await self._wait_schedulable()
+        return self
 
-    async def _stop(self) -> None:
-        if not hasattr(self, "_client"):
-            return
+    async def __aexit__(self, *exc: object) -> None:
         for container in self._containers.values():
             if container.task is not None:
                 container.task.cancel()
@@ -192,7 +153,7 @@ class FakeKubelet:
             await self._client.delete(Lease, self.node_name, namespace="kube-node-lease")
         if self._runner is not None:
             await self._runner.cleanup()
-        await self._client.close()
+        self._tmp.cleanup()
 
     # --- the Node -------------------------------------------------------------------------
 
@@ -583,22 +544,17 @@ class FakeKubelet:
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         await response.prepare(request)
         log, sent = container.log, 0
-        try:
-            while True:
-                async with log.changed:
-                    if follow:
-                        await log.changed.wait_for(
-                            lambda sent=sent: len(log.data) > sent or log.ended
-                        )
-                    chunk, ended = bytes(log.data[sent:]), log.ended
-                if chunk:
-                    await response.write(chunk)
-                    sent += len(chunk)
-                if ended or not follow:
-                    break
-            await response.write_eof()
-        except ConnectionResetError:
-            pass  # the reader has gone (e.g. a stopped operator's driver): nobody to serve
+        while True:
+            async with log.changed:
+                if follow:
+                    await log.changed.wait_for(lambda sent=sent: len(log.data) > sent or log.ended)
+                chunk, ended = bytes(log.data[sent:]), log.ended
+            if chunk:
+                await response.write(chunk)
+                sent += len(chunk)
+            if ended or not follow:
+                break
+        await response.write_eof()
         return response
 
 

@@ -47,18 +47,14 @@ FAST = Timeouts(
 )
 
 
-def kubeconfig() -> KubeConfig:
+def client() -> AsyncClient:
     path = os.environ.get("KUBECONFIG")
     if not path:
         raise RuntimeError(
             "KUBECONFIG is not set: start the control plane with `make k8s-up` and "
             '`eval "$(make -s k8s-env)"` before running tests/k8s'
         )
-    return KubeConfig.from_file(path)
-
-
-def client() -> AsyncClient:
-    return AsyncClient(kubeconfig())
+    return AsyncClient(KubeConfig.from_file(path))
 
 
 def cogpak(directory: Path, source: str) -> Path:
@@ -132,7 +128,7 @@ async def cluster(images: Mapping[str, Path]) -> AsyncIterator[Cluster]:
         )
         assert stand_in.metadata is not None and stand_in.metadata.uid is not None
         owner = Owner(api_version="v1", kind="ConfigMap", name="fr-test", uid=stand_in.metadata.uid)
-        async with FakeKubelet(kubeconfig(), images=images) as kubelet:
+        async with FakeKubelet(kube, images=images) as kubelet:
             yield Cluster(kube, namespace, owner, kubelet)
     finally:
         with contextlib.suppress(ApiError):

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 import time
+from asyncio.subprocess import Process
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fake_kubelet import FAKE_KUBELET_LABEL, FAKE_KUBELET_VALUE
 from k8s_cluster import FAST, Cluster, cluster
 from lightkube import ApiError
 from lightkube.resources.core_v1 import Event, Pod
@@ -191,3 +195,35 @@ def flow_of(
             "runConfig": run_config,
         }
     )
+
+
+async def operator_process(kubeconfig: Path, namespace: str, home: Path) -> Process:
+    """``mentatctl operator run`` as a process of its own, as it runs in a cluster."""
+    return await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("mentatctl")),
+        "operator",
+        "run",
+        "--kubeconfig",
+        str(kubeconfig),
+        "-n",
+        namespace,
+        "--home",
+        str(home),
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+def on_fake_kubelet(flowrun: dict[str, Any]) -> dict[str, Any]:
+    """A FlowRun object whose pods go to the fake kubelet's node (which runs real agents)."""
+    flowrun["spec"]["nodeSelector"] = {FAKE_KUBELET_LABEL: FAKE_KUBELET_VALUE}
+    flowrun["spec"]["tolerations"] = [
+        {
+            "key": FAKE_KUBELET_LABEL,
+            "operator": "Equal",
+            "value": FAKE_KUBELET_VALUE,
+            "effect": "NoSchedule",
+        }
+    ]
+    return flowrun

@@ -180,33 +180,6 @@ def test_invalid_flowrun_fails_with_a_condition_and_no_pods(tmp_path: Path) -> N
     asyncio.run(scenario())
 
 
-def test_operator_restart_mid_run_resumes_without_duplicate_pods(tmp_path: Path) -> None:
-    image, cogpak = make_agent(tmp_path / "sleepy", "t.sleepy", SLEEPY)
-
-    async def scenario() -> None:
-        async with operated(tmp_path / "home", {image: cogpak}) as env:
-            await env.register(cogpak)
-            flow = flow_of(
-                [{"id": "nap", "type": "t.sleepy"}, {"id": "after", "type": "ui.console"}],
-                [("nap.result", "after.result")],
-            )
-            name = await env.submit(flow)
-            await env.wait_for_node(name, "nap", "Running")
-            await env.stop()  # the operator goes away while the pod runs
-            running = (await env.flowrun(name))["status"]
-            assert running["phase"] == "Running"
-            env.start()
-            await asyncio.sleep(1)
-            (cogpak / "release").touch()  # let the agent complete now
-            status = (await env.wait_for(name, {"Succeeded", "Failed"}))["status"]
-            assert status["phase"] == "Succeeded", status
-            assert status["runId"] == running["runId"]
-            assert len(env.cluster.kubelet.started_pods) == 1  # adopted, not recreated
-            assert status["nodes"]["nap"]["attempts"] == 1
-
-    asyncio.run(scenario())
-
-
 def test_mentatctl_k8s_submit_creates_everything_and_waits(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with operated(tmp_path / "home") as env:

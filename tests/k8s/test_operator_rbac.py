@@ -9,13 +9,11 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml  # type: ignore[import-untyped]
-from fake_kubelet import FAKE_KUBELET_LABEL, FAKE_KUBELET_VALUE
 from k8s_cluster import cluster
-from operator_harness import REPO, Operated, example, images
+from operator_harness import REPO, Operated, example, images, on_fake_kubelet, operator_process
 
 from mentatlab.k8s.objects import flowrun_cr
 from mentatlab.operator.resources import FlowRunResource
@@ -57,37 +55,16 @@ def test_operator_with_only_its_own_rbac_runs_a_flowrun(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with cluster(images()) as env:
-            env_vars = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-            operator = await asyncio.create_subprocess_exec(
-                str(Path(sys.executable).with_name("mentatctl")),
-                "operator",
-                "run",
-                "--kubeconfig",
-                str(kubeconfig),
-                "-n",
-                env.namespace,
-                "--home",
-                str(tmp_path / "home"),
-                env=env_vars,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )
+            operator = await operator_process(kubeconfig, env.namespace, tmp_path / "home")
             try:
                 with open_store(tmp_path / "admin-view") as store:
                     harness = Operated(env, store, tmp_path, asyncio.Event())
                     await harness.register(
                         *(REPO / "agents" / n for n in ("keywords", "summarize", "sentiment"))
                     )
-                    obj = flowrun_cr(example("hello.flow.yaml"), namespace=env.namespace)
-                    obj["spec"]["nodeSelector"] = {FAKE_KUBELET_LABEL: FAKE_KUBELET_VALUE}
-                    obj["spec"]["tolerations"] = [
-                        {
-                            "key": FAKE_KUBELET_LABEL,
-                            "operator": "Equal",
-                            "value": FAKE_KUBELET_VALUE,
-                            "effect": "NoSchedule",
-                        }
-                    ]
+                    obj = on_fake_kubelet(
+                        flowrun_cr(example("hello.flow.yaml"), namespace=env.namespace)
+                    )
                     created = await env.client.create(FlowRunResource(obj))
                     assert created.metadata is not None and created.metadata.name is not None
                     done = await harness.wait_for(

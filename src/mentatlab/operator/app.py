@@ -98,7 +98,11 @@ def build_registry(context: OperatorContext) -> kopf.OperatorRegistry:
 
 
 async def run_operator(options: OperatorOptions, *, stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set (or the process is signalled)."""
+    """Run until ``stop`` is set (or the process is signalled).
+
+    The operator owns its event loop: when it stops, kopf cancels every task still running
+    in the loop, not only its own. Run it in a process (or loop) of its own.
+    """
     if options.kubeconfig is not None:
         os.environ["KUBECONFIG"] = str(options.kubeconfig)
     context = options.context
