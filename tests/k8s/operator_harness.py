@@ -105,6 +105,18 @@ class Operated:
             await asyncio.sleep(0.1)
         raise AssertionError(f"node {node} of {name} never reached {phase}")
 
+    async def wait_for_attempt(
+        self, name: str, node: str, attempt: int, timeout: float = 60
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = (await self.flowrun(name)).get("status") or {}
+            entry = (status.get("nodes") or {}).get(node, {})
+            if entry.get("attempts") == attempt and entry.get("phase") == "Running":
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"node {node} of {name} never ran attempt {attempt}")
+
     async def patch_spec(self, name: str, changes: Mapping[str, Any]) -> None:
         await self.cluster.client.patch(
             FlowRunResource,

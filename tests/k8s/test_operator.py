@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lightkube.resources.core_v1 import Pod
 from operator_harness import REPO, example, flow_of, make_agent, operated
 
 from mentatlab.model.run import RunStatus
@@ -296,5 +297,35 @@ def test_a_100_node_flowrun_completes(tmp_path: Path) -> None:
             record = env.store.get_run(status["runId"])
             assert record.outputs["join"]["r97"] == "97: hi"
             assert len(env.cluster.kubelet.started_pods) == 98
+
+    asyncio.run(scenario())
+
+
+def test_a_pod_deleted_mid_run_is_reported_and_retried(tmp_path: Path) -> None:
+    image, cogpak = make_agent(
+        tmp_path / "sleepy",
+        "t.sleepy",
+        SLEEPY,
+        retries={"limit": 1, "backoff": {"initialSeconds": 0.1}},
+    )
+
+    async def scenario() -> None:
+        async with operated(tmp_path / "home", {image: cogpak}) as env:
+            await env.register(cogpak)
+            name = await env.submit(flow_of([{"id": "nap", "type": "t.sleepy"}]))
+            await env.wait_for_node(name, "nap", "Running")
+            first = (await env.flowrun(name))["status"]["nodes"]["nap"]["podName"]
+            await env.cluster.client.delete(Pod, first, namespace=env.namespace)
+            await env.wait_for_attempt(name, "nap", 2)
+            (cogpak / "release").touch()
+            status = (await env.wait_for(name, {"Succeeded", "Failed"}))["status"]
+            assert status["phase"] == "Succeeded", status
+            attempts = env.store.get_attempts(status["runId"], "nap")
+            assert [(a.attempt, a.status.value) for a in attempts] == [
+                (1, "failed"),
+                (2, "succeeded"),
+            ]
+            assert attempts[0].error_reason == "pod_deleted"
+            assert len(env.cluster.kubelet.started_pods) == 2
 
     asyncio.run(scenario())
