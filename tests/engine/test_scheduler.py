@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from engine_harness import (
     TEXT_AGENT,
     Harness,
+    ListSink,
     ScriptedDriver,
     flow,
     manifest,
@@ -13,6 +15,7 @@ from engine_harness import (
     upper,
 )
 
+from mentatlab.engine.attempts import AgentLimits
 from mentatlab.engine.drivers.base import (
     AttemptOutcome,
     AttemptResult,
@@ -21,6 +24,8 @@ from mentatlab.engine.drivers.base import (
     FailureReason,
 )
 from mentatlab.engine.drivers.local import LocalProcessDriver
+from mentatlab.engine.plan import AgentBinding, FlowPlan
+from mentatlab.engine.scheduler import FlowEngine, RunOutcome
 from mentatlab.model.protocol import CheckpointEvent, OutputEvent, ProgressEvent
 from mentatlab.model.run import RunStatus
 
@@ -84,6 +89,34 @@ def test_agent_max_concurrent_bounds_its_own_attempts() -> None:
     nodes += [{"id": f"u{i}", "type": "t.upper"} for i in range(2)]
     assert harness.run(flow(nodes), max_parallel=8).status is RunStatus.SUCCEEDED
     assert driver.peak_running == 3  # one limited agent + two others at a time
+
+
+def test_shared_agent_limits_bound_an_agent_across_runs() -> None:
+    limited = manifest(
+        "t.limited", [], [{"name": "result", "type": "string"}], resources={"maxConcurrent": 2}
+    )
+    driver = ScriptedDriver({"t.limited": succeed(lambda s: {"result": "x"}, delay=0.03)})
+    the_flow = flow([{"id": f"l{i}", "type": "t.limited"} for i in range(3)])
+    plan = FlowPlan(the_flow, {n.id: AgentBinding(limited, Path()) for n in the_flow.graph.nodes})
+    shared = AgentLimits()
+
+    async def runs(limits: AgentLimits | None) -> list[RunOutcome]:
+        engines = [FlowEngine(driver, max_parallel=8, agent_limits=limits) for _ in range(3)]
+        return await asyncio.gather(
+            *(
+                engine.execute(
+                    plan, run_id=f"r{i}", inputs={}, sink=ListSink(), cancel=asyncio.Event()
+                )
+                for i, engine in enumerate(engines)
+            )
+        )
+
+    outcomes = asyncio.run(runs(shared))
+    assert {o.status for o in outcomes} == {RunStatus.SUCCEEDED}
+    assert driver.peak_running == 2  # three runs, one bound
+    driver.peak_running = 0
+    asyncio.run(runs(None))
+    assert driver.peak_running == 6  # each run on its own: two per run
 
 
 def test_several_edges_into_a_json_pin_deliver_a_list_in_edge_order(harness: Harness) -> None:

@@ -33,7 +33,7 @@ from mentatlab.model.protocol import (
 )
 from mentatlab.model.run import EventType, NodeError, NodeStatus
 
-__all__ = ["AgentNodeRunner", "NodeResult", "Slots"]
+__all__ = ["AgentLimits", "AgentNodeRunner", "NodeResult", "Slots"]
 
 
 @dataclass
@@ -44,18 +44,35 @@ class NodeResult:
     error: NodeError | None = None
 
 
+class AgentLimits:
+    """Each agent's ``maxConcurrent``, counted over every run that shares this object.
+
+    A run has its own by default; a long-lived process running many runs at once (the
+    operator) shares one, so an agent's bound holds across all of them.
+    """
+
+    def __init__(self) -> None:
+        # Keyed by the limit too: an agent re-registered with another bound starts afresh.
+        self._semaphores: dict[tuple[str, int], asyncio.Semaphore] = {}
+
+    def hold(self, manifest: AgentManifest) -> contextlib.AbstractAsyncContextManager[Any]:
+        limit = manifest.resources.max_concurrent
+        if limit is None:
+            return contextlib.nullcontext()
+        return self._semaphores.setdefault((manifest.ref, limit), asyncio.Semaphore(limit))
+
+
 class Slots:
     """Concurrency bounds: the run's ``max_parallel`` and each agent's ``maxConcurrent``."""
 
-    def __init__(self, max_parallel: int) -> None:
+    def __init__(self, max_parallel: int, agent_limits: AgentLimits | None = None) -> None:
         self._run = asyncio.Semaphore(max_parallel)
-        self._agents: dict[str, asyncio.Semaphore] = {}
+        self._agents = agent_limits or AgentLimits()
 
     @contextlib.asynccontextmanager
     async def hold(self, manifest: AgentManifest) -> AsyncIterator[None]:
-        limit = manifest.resources.max_concurrent
-        agent = self._agents.setdefault(manifest.ref, asyncio.Semaphore(limit or 1_000_000))
-        async with agent, self._run:
+        # The agent's slot first: waiting for it must not keep one of the run's slots busy.
+        async with self._agents.hold(manifest), self._run:
             yield
 
 

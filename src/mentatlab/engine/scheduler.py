@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from mentatlab.engine.attempts import AgentNodeRunner, NodeResult, Slots
+from mentatlab.engine.attempts import AgentLimits, AgentNodeRunner, NodeResult, Slots
 from mentatlab.engine.builtins import BuiltinError, collection_items, iteration_result, route
 from mentatlab.engine.drivers.base import Driver
 from mentatlab.engine.events import EngineEvent, EventSink
@@ -82,8 +82,11 @@ class FlowEngine:
         max_parallel: int | None = None,
         kill_grace_seconds: float = 5.0,
         rng: random.Random | None = None,
+        agent_limits: AgentLimits | None = None,
     ) -> None:
+        """``agent_limits`` shares agents' ``maxConcurrent`` bounds with other engines."""
         self._driver = driver
+        self._agent_limits = agent_limits
         self._max_parallel = max_parallel or os.cpu_count() or 1
         self._kill_grace_seconds = kill_grace_seconds
         self._rng = rng or random.Random()  # noqa: S311 - retry jitter, not cryptography
@@ -118,7 +121,7 @@ class FlowEngine:
                 driver=self._driver,
                 sink=sink,
                 cancel=cancel,
-                slots=Slots(max_parallel),
+                slots=Slots(max_parallel, self._agent_limits),
                 kill_grace_seconds=self._kill_grace_seconds,
                 rng=self._rng,
             ),

@@ -20,6 +20,7 @@ from lightkube.models.core_v1 import Affinity, Toleration
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
+from mentatlab.engine.attempts import AgentLimits
 from mentatlab.engine.drivers.kubernetes import (
     KubernetesDriver,
     LogSource,
@@ -75,6 +76,8 @@ class OperatorContext:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     """Added to every FlowRun's node selector (e.g. to pin test pods to certain nodes)."""
     tolerations: tuple[Toleration, ...] = ()
+    agent_limits: AgentLimits = field(default_factory=AgentLimits)
+    """Agents' ``maxConcurrent``, counted over every FlowRun this operator runs."""
 
 
 class _Invalid(Exception):
@@ -134,6 +137,7 @@ class FlowRunWorker:
                 max_parallel=spec.options.max_parallel,
                 cancel=self.cancel,
                 observer=publisher.observe,
+                agent_limits=self.context.agent_limits,
             )
         finally:
             for task in (publishing, watching):

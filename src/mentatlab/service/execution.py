@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mentatlab.engine.attempts import AgentLimits
 from mentatlab.engine.drivers.base import Driver
 from mentatlab.engine.events import EngineEvent
 from mentatlab.engine.plan import FlowPlan
@@ -61,12 +62,14 @@ async def execute_run(
     cancel: asyncio.Event | None = None,
     observer: EventObserver | None = None,
     on_created: Callable[[str], None] | None = None,
+    agent_limits: AgentLimits | None = None,
 ) -> RunRecord:
     """Create a run for ``plan``, execute it to a final status, and return its record.
 
     ``owner`` defaults to this process. The run is never left ``running`` because of a
     failure of the engine itself: the run is failed with reason ``internal`` and the
-    exception re-raised for the caller to report.
+    exception re-raised for the caller to report. ``agent_limits`` shares agents'
+    ``maxConcurrent`` bounds with the caller's other runs.
     """
     record = store.create_run(
         flow=document,
@@ -78,7 +81,7 @@ async def execute_run(
     )
     if on_created is not None:
         on_created(record.id)
-    engine = FlowEngine(driver, max_parallel=max_parallel)
+    engine = FlowEngine(driver, max_parallel=max_parallel, agent_limits=agent_limits)
     return await _drive(
         store, engine=engine, plan=plan, record=record, cancel=cancel, observer=observer, prior=None
     )
@@ -93,6 +96,7 @@ async def resume_run(
     max_parallel: int | None = None,
     cancel: asyncio.Event | None = None,
     observer: EventObserver | None = None,
+    agent_limits: AgentLimits | None = None,
 ) -> RunRecord:
     """Continue a run whose engine stopped before it finished (e.g. an operator restart).
 
@@ -115,7 +119,7 @@ async def resume_run(
             for node_id, node in record.nodes.items()
             if node.status is not NodeStatus.PENDING or node.attempts
         }
-    engine = FlowEngine(driver, max_parallel=max_parallel)
+    engine = FlowEngine(driver, max_parallel=max_parallel, agent_limits=agent_limits)
     return await _drive(
         store,
         engine=engine,
