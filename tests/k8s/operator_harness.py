@@ -34,6 +34,25 @@ from mentatlab.validation.catalog import AgentCatalog
 
 REPO = Path(__file__).resolve().parents[2]
 
+FLAKY = """\
+import json, os, sys
+json.load(sys.stdin)
+if os.environ["MENTAT_ATTEMPT"] == "1":
+    sys.exit(3)
+print(json.dumps({"type": "output", "pin": "result", "value": "ok"}))
+"""
+"""An agent whose first attempt exits with code 3 and whose next ones succeed."""
+
+SLEEPY = """\
+import json, os, sys, time
+json.load(sys.stdin)
+deadline = time.time() + 60
+while time.time() < deadline and not os.path.exists("release"):  # the test releases it
+    time.sleep(0.1)
+print(json.dumps({"type": "output", "pin": "result", "value": "rested"}))
+"""
+"""An agent that runs until the file ``release`` appears in its Cog-Pak (at most 60 s)."""
+
 
 @dataclass
 class Operated:
@@ -58,6 +77,7 @@ class Operated:
             node_selector=self.cluster.kubelet.node_selector,
             tolerations=self.cluster.kubelet.tolerations,
             status_interval_seconds=0.2,
+            resync_seconds=1.0,
         )
         options = OperatorOptions(namespaces=(self.namespace,), context=context)
         self._task = asyncio.create_task(run_operator(options, stop=self._stop))

@@ -22,7 +22,9 @@ import kopf
 from lightkube import AsyncClient, KubeConfig
 
 from mentatlab.k8s.objects import InvalidResourceError, cr_to_flow, cr_to_manifest
+from mentatlab.operator.agentdeployments import reconcile_agent_deployment
 from mentatlab.operator.flowruns import FlowRunWorker, OperatorContext, PostEvent
+from mentatlab.operator.status import ready_condition
 from mentatlab.store import open_store
 
 __all__ = ["OperatorOptions", "build_registry", "run_operator"]
@@ -82,6 +84,22 @@ def build_registry(context: OperatorContext) -> kopf.OperatorRegistry:
         with contextlib.suppress(asyncio.CancelledError):
             await work
 
+    @kopf.on.create(GROUP, VERSION, "agentdeployments", registry=registry)
+    @kopf.on.update(GROUP, VERSION, "agentdeployments", registry=registry)
+    @kopf.on.resume(GROUP, VERSION, "agentdeployments", registry=registry)
+    @kopf.timer(
+        GROUP, VERSION, "agentdeployments", registry=registry, interval=context.resync_seconds
+    )
+    async def agent_deployment(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        # On every change and on a timer: the timer puts back what was edited by hand and
+        # follows the Deployment's rollout into the status.
+        outcome = await reconcile_agent_deployment(context.client, body)
+        patch.status.update(outcome.status)
+        if outcome.ready_changed:
+            ready = outcome.status["conditions"][0]
+            kind = "Normal" if ready["status"] == "True" else "Warning"
+            kopf.event(body, type=kind, reason=ready["reason"], message=ready["message"])
+
     @kopf.on.create(GROUP, VERSION, "agents", registry=registry)
     @kopf.on.update(GROUP, VERSION, "agents", registry=registry)
     @kopf.on.resume(GROUP, VERSION, "agents", registry=registry)
@@ -139,18 +157,18 @@ def _poster(body: kopf.Body) -> PostEvent:
 def _set_ready(body: Mapping[str, Any], patch: kopf.Patch, check: Callable[[], str]) -> None:
     """A Ready condition on an Agent or Flow: whether its spec is a valid document."""
     try:
-        summary, status, reason = str(check()), "True", "Valid"
+        summary, ready, reason = str(check()), True, "Valid"
     except InvalidResourceError as exc:
-        summary, status, reason = str(exc)[:1024], "False", "Invalid"
+        summary, ready, reason = str(exc), False, "Invalid"
     generation = body.get("metadata", {}).get("generation", 1)
     patch.status["observedGeneration"] = generation
     patch.status["conditions"] = [
-        {
-            "type": "Ready",
-            "status": status,
-            "reason": reason,
-            "message": summary,
-            "observedGeneration": generation,
-            "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
+        ready_condition(
+            ready,
+            reason,
+            summary,
+            generation=generation,
+            now=datetime.now(UTC),
+            previous=(body.get("status") or {}).get("conditions") or (),
+        )
     ]

@@ -76,6 +76,8 @@ class OperatorContext:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     """Added to every FlowRun's node selector (e.g. to pin test pods to certain nodes)."""
     tolerations: tuple[Toleration, ...] = ()
+    resync_seconds: float = 10.0
+    """How often AgentDeployments are reconciled even when nothing changed."""
     agent_limits: AgentLimits = field(default_factory=AgentLimits)
     """Agents' ``maxConcurrent``, counted over every FlowRun this operator runs."""
 

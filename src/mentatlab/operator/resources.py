@@ -6,11 +6,20 @@ from typing import Any, cast
 
 from lightkube.generic_resource import GenericNamespacedResource, create_namespaced_resource
 
-__all__ = ["AgentResource", "FlowResource", "FlowRunResource", "as_dict"]
+__all__ = [
+    "AgentDeploymentResource",
+    "AgentResource",
+    "FlowResource",
+    "FlowRunResource",
+    "as_dict",
+]
 
 AgentResource = create_namespaced_resource("mentatlab.io", "v1", "Agent", "agents")
 FlowResource = create_namespaced_resource("mentatlab.io", "v1", "Flow", "flows")
 FlowRunResource = create_namespaced_resource("mentatlab.io", "v1", "FlowRun", "flowruns")
+AgentDeploymentResource = create_namespaced_resource(
+    "mentatlab.io", "v1", "AgentDeployment", "agentdeployments"
+)
 
 
 def as_dict(obj: GenericNamespacedResource) -> dict[str, Any]:

@@ -22,7 +22,13 @@ from mentatlab.model.run import (
     RunStatus,
 )
 
-__all__ = ["PHASES", "STATUS_OUTPUTS_BUDGET_BYTES", "flowrun_status", "invalid_status"]
+__all__ = [
+    "PHASES",
+    "STATUS_OUTPUTS_BUDGET_BYTES",
+    "flowrun_status",
+    "invalid_status",
+    "ready_condition",
+]
 
 STATUS_OUTPUTS_BUDGET_BYTES = 256 * 1024
 """All nodes' outputs in one status together: a for_each of thousands of items must not
@@ -125,6 +131,21 @@ def _conditions(record: RunRecord, generation: int, now: datetime) -> list[dict[
         stamp.condition("Succeeded", succeeded, "Succeeded" if succeeded else reason),
         stamp.condition("Failed", failed, reason if failed else "NotFailed"),
     ]
+
+
+def ready_condition(
+    ready: bool,
+    reason: str,
+    message: str,
+    *,
+    generation: int,
+    now: datetime,
+    previous: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The ``Ready`` condition of an Agent, Flow or AgentDeployment; its transition time is
+    kept from ``previous`` (the current conditions) while its status does not change."""
+    condition = _Stamp(message, generation, now).condition("Ready", ready, reason)
+    return _keep_transition_times([condition], previous)[0]
 
 
 def _keep_transition_times(

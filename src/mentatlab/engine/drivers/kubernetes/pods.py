@@ -47,6 +47,8 @@ from mentatlab.validation.quantities import cpu_cores, memory_bytes
 
 __all__ = [
     "AGENT_CONTAINER",
+    "DEFAULT_LIMITS",
+    "DEFAULT_REQUESTS",
     "ENVELOPE_KEY",
     "ENVELOPE_PATH",
     "GPU_RESOURCE",
@@ -56,6 +58,7 @@ __all__ = [
     "LABEL_FLOWRUN",
     "LABEL_NODE",
     "NODE_INSTANCE_ANNOTATION",
+    "NONROOT_USER",
     "RUN_ID_ANNOTATION",
     "SHELL_WRAPPER",
     "AgentLookup",
@@ -67,7 +70,11 @@ __all__ = [
     "build_secret",
     "container_command",
     "label_value",
+    "manifest_env",
     "pod_labels",
+    "resource_requirements",
+    "restricted_pod_security_context",
+    "restricted_security_context",
 ]
 
 AGENT_CONTAINER = "agent"
@@ -90,8 +97,11 @@ AGENT_REF_ANNOTATION = "mentatlab.io/agent-ref"
 
 _NAME_MAX = 63
 _HASH_CHARS = 8
-_NONROOT_ID = 65532
+NONROOT_USER = 65532
 """The conventional unprivileged user of distroless and Chainguard images."""
+DEFAULT_REQUESTS: Mapping[str, str] = {"cpu": "100m", "memory": "128Mi"}
+DEFAULT_LIMITS: Mapping[str, str] = {"memory": "512Mi"}
+"""Used per resource when the agent's manifest names none."""
 
 AgentLookup = Callable[[str, str], AgentManifest | None]
 """Agent id and version → its manifest (resources and ``valueFrom`` env live only there)."""
@@ -127,15 +137,12 @@ class PodOptions:
     priority_class: str | None = None
     image_pull_policy: str | None = None
     """``Always``, ``IfNotPresent`` or ``Never``; ``None`` leaves Kubernetes' default."""
-    default_requests: Mapping[str, str] = field(
-        default_factory=lambda: {"cpu": "100m", "memory": "128Mi"}
-    )
-    default_limits: Mapping[str, str] = field(default_factory=lambda: {"memory": "512Mi"})
-    """Used per resource when the agent's manifest names none."""
+    default_requests: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_REQUESTS))
+    default_limits: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     gc: PodGcPolicy = PodGcPolicy.DELETE
     labels: Mapping[str, str] = field(default_factory=dict)
     """Added to every pod; MentatLab's own labels win on a clash."""
-    run_as_user: int | None = _NONROOT_ID
+    run_as_user: int | None = NONROOT_USER
     """``None`` runs as the image's ``USER`` (which must then be numeric and not root)."""
     agents: AgentLookup | None = None
     """Resolves an attempt's manifest for its resources and ``valueFrom`` env."""
@@ -210,20 +217,19 @@ def build_pod(
         command=command,
         args=args,
         env=_env(spec, manifest),
-        resources=_resources(spec, options, manifest),
-        securityContext=SecurityContext(
-            allowPrivilegeEscalation=False,
-            readOnlyRootFilesystem=True,
-            runAsNonRoot=True,
-            capabilities=Capabilities(drop=["ALL"]),
+        resources=resource_requirements(
+            manifest,
+            default_requests=options.default_requests,
+            default_limits=options.default_limits,
+            memory_bytes=spec.limits.memory_bytes,
         ),
+        securityContext=restricted_security_context(),
         volumeMounts=[
             VolumeMount(name="input", mountPath=INPUT_DIR, readOnly=True),
             VolumeMount(name="tmp", mountPath="/tmp"),  # noqa: S108 - the pod's own emptyDir
         ],
         terminationMessagePolicy="FallbackToLogsOnError",
     )
-    user = options.run_as_user
     return Pod(
         metadata=_metadata(spec, options, name=name, namespace=namespace),
         spec=PodSpec(
@@ -241,13 +247,7 @@ def build_pod(
                 math.ceil(limits.timeout_seconds) if limits.timeout_seconds is not None else None
             ),
             terminationGracePeriodSeconds=math.ceil(limits.kill_grace_seconds),
-            securityContext=PodSecurityContext(
-                runAsNonRoot=True,
-                runAsUser=user,
-                runAsGroup=user,
-                fsGroup=user,  # makes the group-readable envelope readable by the agent
-                seccompProfile=SeccompProfile(type="RuntimeDefault"),
-            ),
+            securityContext=restricted_pod_security_context(options.run_as_user),
             volumes=[
                 Volume(
                     name="input",
@@ -285,18 +285,35 @@ def _metadata(spec: AttemptSpec, options: PodOptions, *, name: str, namespace: s
 
 def _env(spec: AttemptSpec, manifest: AgentManifest | None) -> list[EnvVar]:
     """Literal env, then the manifest's ``valueFrom`` references, then ``MENTAT_*`` (which win)."""
-    env: dict[str, EnvVar] = {
-        "PYTHONUNBUFFERED": EnvVar(name="PYTHONUNBUFFERED", value="1"),
-        "HOME": EnvVar(name="HOME", value="/tmp"),  # noqa: S108 - the root filesystem is read-only
-    }
+    env = _base_env()
     env.update((key, EnvVar(name=key, value=value)) for key, value in spec.env.items())
     if manifest is not None:
-        for entry in manifest.env:
-            if isinstance(entry, ManifestEnvVar) and entry.value_from is not None:
-                env[entry.name] = _env_reference(entry)
+        env.update((var.name, var) for var in manifest_env(manifest) if var.valueFrom is not None)
     env.update(
         (key, EnvVar(name=key, value=value)) for key, value in protocol_environment(spec).items()
     )
+    return list(env.values())
+
+
+def _base_env() -> dict[str, EnvVar]:
+    return {
+        "PYTHONUNBUFFERED": EnvVar(name="PYTHONUNBUFFERED", value="1"),
+        "HOME": EnvVar(name="HOME", value="/tmp"),  # noqa: S108 - the root filesystem is read-only
+    }
+
+
+def manifest_env(manifest: AgentManifest) -> list[EnvVar]:
+    """The manifest's ``env`` as container variables: literals (``KEY=VALUE`` strings too)
+    and ``valueFrom`` references, which Kubernetes resolves in the pod."""
+    env = _base_env()
+    for entry in manifest.env:
+        if isinstance(entry, str):
+            name, _, value = entry.partition("=")
+            env[name] = EnvVar(name=name, value=value)
+        elif entry.value_from is not None:
+            env[entry.name] = _env_reference(entry)
+        else:
+            env[entry.name] = EnvVar(name=entry.name, value=entry.value or "")
     return list(env.values())
 
 
@@ -317,16 +334,43 @@ def _env_reference(entry: ManifestEnvVar) -> EnvVar:
     )
 
 
-def _resources(
-    spec: AttemptSpec, options: PodOptions, manifest: AgentManifest | None
+def restricted_security_context() -> SecurityContext:
+    """The agent container's part of the pod-security "restricted" profile."""
+    return SecurityContext(
+        allowPrivilegeEscalation=False,
+        readOnlyRootFilesystem=True,
+        runAsNonRoot=True,
+        capabilities=Capabilities(drop=["ALL"]),
+    )
+
+
+def restricted_pod_security_context(user: int | None) -> PodSecurityContext:
+    """The pod's part of the "restricted" profile; ``user`` None keeps the image's ``USER``."""
+    return PodSecurityContext(
+        runAsNonRoot=True,
+        runAsUser=user,
+        runAsGroup=user,
+        fsGroup=user,  # makes group-readable mounted files (the envelope) readable by the agent
+        seccompProfile=SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def resource_requirements(
+    manifest: AgentManifest | None,
+    *,
+    default_requests: Mapping[str, str],
+    default_limits: Mapping[str, str],
+    memory_bytes: int | None,
 ) -> ResourceRequirements:
+    """The manifest's requests and limits, defaults for what it leaves out, GPUs as
+    ``nvidia.com/gpu``. ``memory_bytes`` is the memory limit when the manifest sets none."""
     wanted = manifest.resources if manifest is not None else None
     given_requests = wanted.requests if wanted is not None else None
     given_limits = wanted.limits if wanted is not None else None
-    requests = _amounts(given_requests, options.default_requests)
-    limits = _amounts(given_limits, options.default_limits)
-    if (given_limits is None or given_limits.memory is None) and spec.limits.memory_bytes:
-        limits["memory"] = str(spec.limits.memory_bytes)
+    requests = _amounts(given_requests, default_requests)
+    limits = _amounts(given_limits, default_limits)
+    if (given_limits is None or given_limits.memory is None) and memory_bytes:
+        limits["memory"] = str(memory_bytes)
     for key, request in list(requests.items()):
         # A default request above the agent's own limit would make the API reject the pod.
         if key in limits and _quantity(key, request) > _quantity(key, limits[key]):
