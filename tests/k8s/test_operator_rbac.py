@@ -10,13 +10,22 @@ import asyncio
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 from k8s_cluster import cluster
+from lightkube import AsyncClient
+from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from operator_harness import REPO, Operated, example, images, on_fake_kubelet, operator_process
 
-from mentatlab.k8s.objects import flowrun_cr
-from mentatlab.operator.resources import FlowRunResource
+from mentatlab.k8s.objects import agent_to_cr, flowrun_cr
+from mentatlab.model.manifest import AgentManifest
+from mentatlab.operator.resources import (
+    AgentDeploymentResource,
+    AgentResource,
+    FlowRunResource,
+    as_dict,
+)
 from mentatlab.store import open_store
 
 
@@ -50,7 +59,40 @@ def _service_account_kubeconfig(directory: Path) -> Path:
     return path
 
 
-def test_operator_with_only_its_own_rbac_runs_a_flowrun(tmp_path: Path) -> None:
+async def _deploy_a_service(client: AsyncClient, namespace: str) -> None:
+    """An AgentDeployment: Deployment, Service and autoscaler need their own grants."""
+    manifest = AgentManifest.model_validate(
+        {
+            "id": "t.server",
+            "version": "1.0.0",
+            "image": "registry.example/server:1.0.0",
+            "description": "a long-running agent",
+            "longRunning": True,
+            "scaling": {"minReplicas": 1, "maxReplicas": 2},
+        }
+    )
+    agent = agent_to_cr(manifest, namespace=namespace)
+    await client.create(AgentResource(agent))
+    deployment: dict[str, Any] = {
+        "apiVersion": "mentatlab.io/v1",
+        "kind": "AgentDeployment",
+        "metadata": {"name": "server", "namespace": namespace},
+        "spec": {"agentRef": agent["metadata"]["name"]},
+    }
+    await client.create(AgentDeploymentResource(deployment))
+    async with asyncio.timeout(60):
+        while True:
+            obj = await client.get(AgentDeploymentResource, "server", namespace=namespace)
+            conditions = as_dict(obj).get("status", {}).get("conditions") or [{}]
+            if conditions[0].get("status") == "True":
+                break
+            await asyncio.sleep(0.2)
+    await client.get(HorizontalPodAutoscaler, "server", namespace=namespace)
+
+
+def test_operator_with_only_its_own_rbac_runs_flowruns_and_services(
+    tmp_path: Path,
+) -> None:
     kubeconfig = _service_account_kubeconfig(tmp_path)
 
     async def scenario() -> None:
@@ -71,6 +113,7 @@ def test_operator_with_only_its_own_rbac_runs_a_flowrun(tmp_path: Path) -> None:
                         created.metadata.name, {"Succeeded", "Failed"}, timeout=180
                     )
                     assert done["status"]["phase"] == "Succeeded", done["status"]
+                    await _deploy_a_service(env.client, env.namespace)
             finally:
                 operator.terminate()
                 _, err = await operator.communicate()
