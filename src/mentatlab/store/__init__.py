@@ -1,11 +1,20 @@
 """The MentatLab run store: runs, node states, attempts and each run's append-only event log.
 
-``open_store()`` returns the SQLite store under ``$MENTATLAB_HOME``; callers program against
-the :class:`RunStore` protocol.
+``open_store()`` returns the SQLite store under ``$MENTATLAB_HOME`` and
+``open_store(url=...)`` a PostgreSQL (or other SQLite) one; callers program against the
+:class:`RunStore` protocol. :class:`ApiKeys` and :class:`AuditLog` keep API keys and
+the hash-chained audit log in the same database.
 """
 
+from mentatlab.store.apikeys import ApiKey, ApiKeys, Scope, generate_key, key_id_of, parse_scopes
+from mentatlab.store.audit import AuditEntry, AuditLog, ChainBreak, Outcome, Verification
 from mentatlab.store.base import AttemptRecord, NewEvent, RunStore
 from mentatlab.store.errors import (
+    ApiKeyError,
+    ApiKeyExistsError,
+    ApiKeyNotFoundError,
+    InvalidApiKeyError,
+    InvalidAuditEntryError,
     InvalidEventError,
     RunFinishedError,
     RunNotFoundError,
@@ -16,15 +25,31 @@ from mentatlab.store.owner import RunOwner
 from mentatlab.store.sql import SqlRunStore
 
 __all__ = [
+    "ApiKey",
+    "ApiKeyError",
+    "ApiKeyExistsError",
+    "ApiKeyNotFoundError",
+    "ApiKeys",
     "AttemptRecord",
+    "AuditEntry",
+    "AuditLog",
+    "ChainBreak",
+    "InvalidApiKeyError",
+    "InvalidAuditEntryError",
     "InvalidEventError",
     "NewEvent",
+    "Outcome",
     "RunFinishedError",
     "RunNotFoundError",
     "RunOwner",
     "RunStore",
+    "Scope",
     "SqlRunStore",
     "StoreError",
+    "Verification",
+    "generate_key",
+    "key_id_of",
     "open_store",
+    "parse_scopes",
     "resolve_home",
 ]

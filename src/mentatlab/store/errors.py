@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["InvalidEventError", "RunFinishedError", "RunNotFoundError", "StoreError"]
+__all__ = [
+    "ApiKeyError",
+    "ApiKeyExistsError",
+    "ApiKeyNotFoundError",
+    "InvalidApiKeyError",
+    "InvalidAuditEntryError",
+    "InvalidEventError",
+    "RunFinishedError",
+    "RunNotFoundError",
+    "StoreError",
+]
 
 
 class StoreError(Exception):
@@ -30,3 +40,31 @@ class RunFinishedError(StoreError):
 
 class InvalidEventError(StoreError, ValueError):
     """An event is malformed: unknown type or node, bad status, or data that is not JSON."""
+
+
+class ApiKeyError(StoreError):
+    """Base class of the errors creating, bootstrapping or revoking an API key raises."""
+
+
+class InvalidApiKeyError(ApiKeyError, ValueError):
+    """A key name, scope list or bootstrap key is malformed (a usage error)."""
+
+
+class ApiKeyExistsError(ApiKeyError):
+    """A key with this name exists already (perhaps revoked: names are never reused)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"an API key named {name!r} already exists")
+        self.name = name
+
+
+class ApiKeyNotFoundError(ApiKeyError):
+    """No API key has this name or id."""
+
+    def __init__(self, name_or_id: str) -> None:
+        super().__init__(f"no API key named or with id {name_or_id!r}")
+        self.name_or_id = name_or_id
+
+
+class InvalidAuditEntryError(StoreError, ValueError):
+    """An audit entry to append is malformed: an empty actor or action, details not JSON."""

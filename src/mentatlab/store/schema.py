@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 from mentatlab.model.run import NodeStatus
@@ -33,7 +34,10 @@ __all__ = [
     "NAMING_CONVENTION",
     "NODE_STATE_COLUMNS",
     "UTCDateTime",
+    "api_keys",
     "attempts",
+    "audit_head",
+    "audit_log",
     "events",
     "metadata",
     "nodes",
@@ -144,6 +148,50 @@ events = Table(
     ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
     # last_checkpoint() looks up a node's latest event of one type.
     Index(None, "run_id", "node", "type", "seq"),
+)
+
+
+# API keys: only a SHA-256 of each key is stored; ``id`` is the non-secret lookup part of the
+# key (``mlk_<id>_<secret>``). Revoked keys stay, so names in the audit log remain unambiguous.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    UniqueConstraint("name"),
+)
+
+# The audit log: a hash chain, each entry stores the hash of the one before it.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("resource", Text, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("request_id", Text),
+    Column("client", Text),
+    Column("details", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index(None, "ts"),
+)
+
+# One row (id 1), created by the migration: the chain's last seq and hash. Appenders lock it
+# (FOR UPDATE on PostgreSQL) so they queue instead of forking the chain, and verification
+# compares it with the last entry, which catches entries deleted from the end.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
 )
 
 

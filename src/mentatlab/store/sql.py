@@ -1,9 +1,10 @@
-"""The run store on SQLAlchemy Core: one implementation for every database SQLAlchemy speaks.
+"""The run store on SQLAlchemy Core: one implementation for SQLite and PostgreSQL.
 
-Nothing here is specific to a dialect. Write transactions are opened with the
-:data:`WRITE_TRANSACTION` execution option so a dialect module can take the write lock up
-front (SQLite: ``BEGIN IMMEDIATE``, see :mod:`mentatlab.store.sqlite`); the run row is also
-selected ``FOR UPDATE``, which is what serialises appenders on PostgreSQL.
+Write transactions are opened with the :data:`WRITE_TRANSACTION` execution option so a dialect
+module can take the write lock up front (SQLite: ``BEGIN IMMEDIATE``, see
+:mod:`mentatlab.store.sqlite`); every write that depends on a run's state also selects the run
+row ``FOR UPDATE``, which is what serialises appenders on PostgreSQL (no-op on SQLite).
+Reads on PostgreSQL run at REPEATABLE READ, so one read sees one snapshot as on SQLite.
 """
 
 from __future__ import annotations
@@ -57,17 +58,30 @@ class SqlRunStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE_TRANSACTION: True})
+        # READ COMMITTED (the writers' level) takes a snapshot per statement; a run and its
+        # nodes read in two statements must come from one. (SQLite transactions have one.)
+        self._reader = (
+            engine.execution_options(isolation_level="REPEATABLE READ")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         # One transaction per read, so a run and its nodes come from the same snapshot.
-        with self._engine.begin() as conn:
+        with self._reader.begin() as conn:
             yield conn
 
     @contextmanager
     def write_transaction(self) -> Iterator[Connection]:
         """A transaction holding the write lock from its start; commits unless it raises."""
         with self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read_transaction(self) -> Iterator[Connection]:
+        """A transaction that only reads (one snapshot, no write lock), for store extensions."""
+        with self._read() as conn:
             yield conn
 
     def create_run(
@@ -254,8 +268,8 @@ class SqlRunStore:
 
     def _fail_interrupted(self, run_id: str, owner: RunOwner) -> bool:
         with self.write_transaction() as conn:
-            # Re-read under the write lock: another process opening the store may have won.
-            status = conn.scalar(select(runs.c.status).where(runs.c.id == run_id))
+            # Re-read under the run's lock: another process opening the store may have won.
+            status = conn.scalar(select(runs.c.status).where(runs.c.id == run_id).with_for_update())
             if status not in _UNFINISHED:
                 return False
             node_rows = conn.execute(
