@@ -26,10 +26,12 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # The Kubernetes suite runs on the real local control plane (built once into a cache
-# outside the repository, see docs/kubernetes.md); it is started for the tests and stopped after.
+# outside the repository, see docs/kubernetes.md) and the store suite also on a real
+# PostgreSQL server (hack/postgres, docs/stores.md); both are started for the tests and stopped after.
 test: lint
 	hack/k8s/up.sh
-	eval "$$(hack/k8s/env.sh)"; status=0; $(BIN)/pytest || status=$$?; hack/k8s/down.sh; exit $$status
+	hack/postgres/up.sh
+	eval "$$(hack/k8s/env.sh)"; eval "$$(hack/postgres/env.sh)"; status=0; $(BIN)/pytest || status=$$?; hack/postgres/down.sh; hack/k8s/down.sh; exit $$status
 
 schemas: $(STAMP)
 	$(BIN)/python tools/generate_run_schemas.py
@@ -57,3 +59,17 @@ k8s-down:
 
 k8s-env:
 	@hack/k8s/env.sh
+
+# --- Test PostgreSQL server (hack/postgres, docs/stores.md) -------------------
+# Installs Debian's postgresql when no server is found, runs a throwaway cluster on a free
+# loopback port; `make test` starts and stops it around the test suite.
+.PHONY: pg-up pg-down pg-env
+
+pg-up:
+	hack/postgres/up.sh
+
+pg-down:
+	hack/postgres/down.sh
+
+pg-env:
+	@hack/postgres/env.sh

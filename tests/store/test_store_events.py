@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
+
+from sqlalchemy import func, select
 
 from mentatlab.model.run import EventType, RunEvent
 from mentatlab.store import NewEvent, SqlRunStore, open_store
+from mentatlab.store.append import append_in_transaction
+from mentatlab.store.schema import events
 
 
 def _log(i: int) -> NewEvent:
@@ -52,13 +55,13 @@ def test_read_events_after_seq_and_limit(store: SqlRunStore) -> None:
     assert len(store.read_events(run_id)) == 10
 
 
-def test_concurrent_writer_waits_for_the_write_lock(store: SqlRunStore, home: Path) -> None:
+def test_concurrent_writer_waits_for_the_write_lock(store: SqlRunStore, store_url: str) -> None:
     """A second writer queues behind an open write transaction instead of failing."""
     run_id = _new_run(store)
     result: list[list[RunEvent]] = []
     failures: list[BaseException] = []
 
-    with open_store(home) as other:
+    with open_store(url=store_url) as other:
 
         def append_from_other_store() -> None:
             try:
@@ -67,11 +70,25 @@ def test_concurrent_writer_waits_for_the_write_lock(store: SqlRunStore, home: Pa
                 failures.append(exc)
 
         writer = threading.Thread(target=append_from_other_store)
-        with store.write_transaction():
+        with store.write_transaction() as conn:
+            # Appending locks the run (on SQLite, the write transaction locked the database).
+            append_in_transaction(conn, run_id, [_log(0)])
             writer.start()
             time.sleep(0.5)
             assert writer.is_alive(), "the second writer should wait for the write lock"
             assert result == []
         writer.join(timeout=30)
     assert failures == []
-    assert [e.seq for e in result[0]] == [1]
+    assert [e.seq for e in result[0]] == [2]
+
+
+def test_a_read_sees_one_snapshot(store: SqlRunStore) -> None:
+    """Everything one read transaction reads comes from the moment of its first statement."""
+    run_id = _new_run(store)
+    store.append_events(run_id, [_log(0)])
+    count = select(func.count()).select_from(events).where(events.c.run_id == run_id)
+    with store.read_transaction() as conn:
+        assert conn.scalar(count) == 1
+        store.append_events(run_id, [_log(1)])
+        assert conn.scalar(count) == 1
+    assert len(store.read_events(run_id)) == 2

@@ -7,14 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from multiprocessing.queues import Queue
-from pathlib import Path
 
 import psutil
 
 from mentatlab.model.run import EventType, NodeStatus, RunStatus
 from mentatlab.store import NewEvent, RunOwner, SqlRunStore, open_store
+from mentatlab.store.append import append_in_transaction
+from mentatlab.store.recovery import interrupted_events
 
 _spawn = multiprocessing.get_context("spawn")
 BOOM = {"reason": "exit_code", "message": "exit 1", "exit_code": 1}
@@ -36,8 +38,8 @@ def _running_events() -> list[NewEvent]:
     ]
 
 
-def _crashing_worker(home: str, ready: Queue[str]) -> None:
-    store = open_store(Path(home))
+def _crashing_worker(url: str, ready: Queue[str]) -> None:
+    store = open_store(url=url)
     run = store.create_run(
         flow={}, inputs={}, node_ids=["done", "busy", "later"], flow_id=None, flow_name=None
     )
@@ -60,14 +62,14 @@ def _start_own_run(store: SqlRunStore) -> str:
     return run_id
 
 
-def test_killed_process_run_is_failed_as_interrupted(home: Path) -> None:
+def test_killed_process_run_is_failed_as_interrupted(store_url: str) -> None:
     ready: Queue[str] = _spawn.Queue()
-    child = _spawn.Process(target=_crashing_worker, args=(str(home), ready))
+    child = _spawn.Process(target=_crashing_worker, args=(store_url, ready))
     child.start()
     try:
         run_id = ready.get(timeout=120)
         # While its process lives, opening the store leaves the child's run alone.
-        with open_store(home) as store:
+        with open_store(url=store_url) as store:
             assert store.get_run(run_id).status is RunStatus.RUNNING
             own_run = _start_own_run(store)
     finally:
@@ -76,7 +78,7 @@ def test_killed_process_run_is_failed_as_interrupted(home: Path) -> None:
         child.join(timeout=30)
     assert child.exitcode == -signal.SIGKILL
 
-    with open_store(home) as store:
+    with open_store(url=store_url) as store:
         run = store.get_run(run_id)
         assert run.status is RunStatus.FAILED
         assert run.finished_at is not None
@@ -191,3 +193,29 @@ def test_runs_of_kubernetes_flowruns_are_left_for_the_operator(store: SqlRunStor
     store.append_events(run_id, [NewEvent(EventType.RUN_STATUS, data={"status": "running"})])
     assert store.recover_interrupted() == []
     assert store.get_run(run_id).status is RunStatus.RUNNING
+
+
+def test_recovery_racing_another_recovery_fails_the_run_once(
+    store: SqlRunStore, store_url: str
+) -> None:
+    here = RunOwner.current()
+    dead = RunOwner(host=here.host, pid=here.pid, create_time=here.create_time - 3600)
+    recovered: list[list[str]] = []
+    with open_store(url=store_url) as other:  # opened first: opening recovers too
+        run_id = store.create_run(
+            flow={}, inputs={}, node_ids=["a"], flow_id=None, flow_name=None, owner=dead
+        ).id
+        racer = threading.Thread(target=lambda: recovered.append(other.recover_interrupted()))
+        with store.write_transaction() as conn:
+            # This transaction wins: the racer saw the run unfinished and waits to fail it.
+            append_in_transaction(
+                conn, run_id, interrupted_events([("a", NodeStatus.PENDING, 0)], dead)
+            )
+            racer.start()
+            time.sleep(0.5)
+            assert racer.is_alive()
+        racer.join(timeout=30)
+    assert recovered == [[]]
+    log = store.read_events(run_id)
+    assert [e.type for e in log] == [EventType.NODE_STATUS, EventType.RUN_STATUS]
+    assert store.get_run(run_id).status is RunStatus.FAILED

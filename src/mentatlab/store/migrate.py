@@ -7,6 +7,8 @@ autogenerate against it, then ``ruff check --fix`` and ``ruff format`` the new f
     with create_sqlite_engine(path).begin() as conn:
         upgrade_to_head(conn)
         command.revision(alembic_config(conn), message="...", autogenerate=True, rev_id="0002")
+
+Every revision runs on SQLite and on PostgreSQL: the store tests apply them to both.
 """
 
 from __future__ import annotations
@@ -29,5 +31,8 @@ def alembic_config(connection: Connection) -> Config:
 
 
 def upgrade_to_head(connection: Connection) -> None:
-    """Apply missing migrations inside the caller's transaction (SQLite DDL is transactional)."""
+    """Apply missing migrations inside the caller's transaction.
+
+    DDL is transactional on SQLite and PostgreSQL alike: a failed migration changes nothing.
+    """
     command.upgrade(alembic_config(connection), "head")

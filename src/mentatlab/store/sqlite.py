@@ -1,6 +1,7 @@
 """Everything specific to SQLite: connection pragmas, BEGIN IMMEDIATE, WAL, the migration lock.
 
-A PostgreSQL store would replace this module only; :mod:`mentatlab.store.sql` stays as is.
+:mod:`mentatlab.store.postgres` is its PostgreSQL counterpart; :mod:`mentatlab.store.sql`
+serves both.
 """
 
 from __future__ import annotations
