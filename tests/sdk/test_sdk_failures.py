@@ -236,6 +236,15 @@ def test_declared_outputs_reject_unknown_pins_and_wrong_types(run_agent: Run) ->
             "invalid input envelope: protocol: Input should be 'mentatlab.agent/v1'; "
             "run.attempt: Input should be greater than or equal to 1",
         ),
+        (
+            b'{"run": {"id": "r", "node": "n", "attempt": 1}, "inputs": {"x": NaN}}',
+            "stdin is not a JSON input envelope: NaN is not a JSON value",
+        ),
+        (
+            b'{"run": "\xff"}',
+            "stdin is not a JSON input envelope: 'utf-8' codec can't decode byte 0xff in "
+            "position 9: invalid start byte",
+        ),
     ],
 )
 def test_bad_envelope_is_fatal(run_agent: Run, stdin: bytes, message: str) -> None:
@@ -246,7 +255,7 @@ def test_bad_envelope_is_fatal(run_agent: Run, stdin: bytes, message: str) -> No
         """,
         stdin,
     )
-    assert done.returncode == 1
+    assert done.returncode == 2  # docs/protocol.md section 2: invalid envelope
     assert done.events == [error("invalid_envelope", message, retryable=False)]
 
 

@@ -22,6 +22,8 @@ from mentatlab.sdk.errors import AgentError, Cancelled, FatalError
 __all__ = ["read_envelope", "run_process"]
 
 EXIT_FAILED = 1
+EXIT_INVALID_ENVELOPE = 2
+"""Exit status when stdin holds no valid input envelope (protocol v1, section 2)."""
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -78,7 +80,9 @@ def _attempt(agent: Agent, writer: EventWriter, stop: _StopRequest) -> int:
     except AgentError as exc:
         stop.disarm()
         writer.emit("error", code=exc.code, message=exc.message, retryable=exc.retryable)
-        return EXIT_FAILED
+        # A distinct status tells "MentatLab and the agent disagree on the protocol" apart
+        # from "the agent failed" even where only the exit status is seen.
+        return EXIT_INVALID_ENVELOPE if isinstance(exc, _InvalidEnvelope) else EXIT_FAILED
     except Exception as exc:
         stop.disarm()
         traceback.print_exception(exc, file=sys.stderr)
@@ -101,15 +105,27 @@ def _cancelled(writer: EventWriter, stop: _StopRequest, signum: int) -> int:
     return 128 + signum
 
 
+class _InvalidEnvelope(FatalError):
+    """Stdin holds no valid input envelope; the agent exits with status 2."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="invalid_envelope")
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json module accepts NaN and Infinity, but they are not JSON (RFC 8259).
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def read_envelope(stream: BinaryIO) -> InputEnvelope:
     """Parse the input envelope; :class:`FatalError` (``invalid_envelope``) if it is not one."""
     raw = stream.read()
     try:
-        data = json.loads(raw)
+        # Decoded explicitly: json.loads(bytes) would also guess UTF-16 and UTF-32, and the
+        # protocol says UTF-8.
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except ValueError as exc:
-        raise FatalError(
-            f"stdin is not a JSON input envelope: {exc}", code="invalid_envelope"
-        ) from None
+        raise _InvalidEnvelope(f"stdin is not a JSON input envelope: {exc}") from None
     try:
         return InputEnvelope.model_validate(data)
     except ValueError as exc:
@@ -121,9 +137,7 @@ def read_envelope(stream: BinaryIO) -> InputEnvelope:
             if callable(errors)
             else [str(exc)]
         )
-        raise FatalError(
-            "invalid input envelope: " + "; ".join(problems), code="invalid_envelope"
-        ) from None
+        raise _InvalidEnvelope("invalid input envelope: " + "; ".join(problems)) from None
 
 
 class _StopRequest:
