@@ -20,8 +20,8 @@ run: $(STAMP)
 	$(BIN)/mentatctl run examples/hello.flow.yaml
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests agents tools
-	$(BIN)/ruff format --check src tests agents tools
+	$(BIN)/ruff check src tests agents tools conformance
+	$(BIN)/ruff format --check src tests agents tools conformance
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -40,8 +40,8 @@ deploy: $(STAMP)
 	$(BIN)/mentatctl k8s render --kustomize deploy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests agents tools
-	$(BIN)/ruff format src tests agents tools
+	$(BIN)/ruff check --fix src tests agents tools conformance
+	$(BIN)/ruff format src tests agents tools conformance
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
