@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SRC := src/mentatlab
 
-.PHONY: install run test lint format schemas deploy clean
+.PHONY: install run test lint format schemas openapi deploy clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ test: lint
 
 schemas: $(STAMP)
 	$(BIN)/python tools/generate_run_schemas.py
+
+openapi: $(STAMP)
+	$(BIN)/python tools/generate_openapi.py
 
 deploy: $(STAMP)
 	$(BIN)/mentatctl k8s render --kustomize deploy

@@ -13,11 +13,14 @@ import sys
 import typer
 
 from mentatlab.cli.agent_cmd import app as agent_app
+from mentatlab.cli.apikey_cmd import app as apikey_app
+from mentatlab.cli.audit_cmd import app as audit_app
 from mentatlab.cli.common import EXIT_INTERNAL, err_console
 from mentatlab.cli.k8s_cmd import app as k8s_app
 from mentatlab.cli.operator_cmd import app as operator_app
 from mentatlab.cli.run_cmd import run
 from mentatlab.cli.runs_cmd import app as runs_app
+from mentatlab.cli.serve_cmd import serve
 from mentatlab.cli.validate_cmd import validate
 
 __all__ = ["app", "main"]
@@ -32,10 +35,13 @@ app = typer.Typer(
 )
 app.command("validate")(validate)
 app.command("run")(run)
+app.command("serve")(serve)
 app.add_typer(runs_app, name="runs")
 app.add_typer(agent_app, name="agent")
 app.add_typer(operator_app, name="operator")
 app.add_typer(k8s_app, name="k8s")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from mentatlab.model.run import (
 from mentatlab.store.base import NewEvent, RunStore
 from mentatlab.store.owner import RunOwner
 
-__all__ = ["CANCEL_POLL_SECONDS", "StoreSink", "execute_run", "resume_run"]
+__all__ = ["CANCEL_POLL_SECONDS", "StoreSink", "execute_run", "queue_run", "resume_run"]
 
 CANCEL_POLL_SECONDS = 0.25
 """How often a running engine checks the store for a cancel request from another process."""
@@ -71,19 +71,34 @@ async def execute_run(
     exception re-raised for the caller to report. ``agent_limits`` shares agents'
     ``maxConcurrent`` bounds with the caller's other runs.
     """
-    record = store.create_run(
+    record = queue_run(store, plan, document=document, inputs=inputs, owner=owner)
+    if on_created is not None:
+        on_created(record.id)
+    engine = FlowEngine(driver, max_parallel=max_parallel, agent_limits=agent_limits)
+    return await _drive(
+        store, engine=engine, plan=plan, record=record, cancel=cancel, observer=observer, prior=None
+    )
+
+
+def queue_run(
+    store: RunStore,
+    plan: FlowPlan,
+    *,
+    document: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    owner: RunOwner | None = None,
+) -> RunRecord:
+    """Record a ``queued`` run of ``plan``; :func:`resume_run` executes it later.
+
+    Lets a server answer with the run's id at once while the run waits for a worker.
+    """
+    return store.create_run(
         flow=document,
         inputs=inputs,
         node_ids=list(plan.nodes),
         flow_id=plan.flow.meta.id,
         flow_name=plan.flow.meta.name,
         owner=owner,
-    )
-    if on_created is not None:
-        on_created(record.id)
-    engine = FlowEngine(driver, max_parallel=max_parallel, agent_limits=agent_limits)
-    return await _drive(
-        store, engine=engine, plan=plan, record=record, cancel=cancel, observer=observer, prior=None
     )
 
 
@@ -101,7 +116,8 @@ async def resume_run(
     """Continue a run whose engine stopped before it finished (e.g. an operator restart).
 
     Finished nodes keep their results; running agent nodes continue at the attempt they had
-    reached, resumed from their last checkpoint. A finished run is returned as it is.
+    reached, resumed from their last checkpoint. A ``queued`` run (see :func:`queue_run`)
+    starts from the beginning. A finished run is returned as it is.
     """
     record = store.get_run(run_id)
     if record.status in TERMINAL_RUN_STATUSES:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mentatlab.engine.plan import AgentBinding, FlowPlan, PlanError
+from mentatlab.model.flow import Flow
 from mentatlab.model.manifest import PinType
 from mentatlab.validation import (
     AgentCatalog,
@@ -17,10 +18,11 @@ from mentatlab.validation import (
     Mode,
     agent_search_path,
     load_flow,
+    validate_flow_data,
 )
 from mentatlab.validation.document import ROOT
 
-__all__ = ["PreparedRun", "parse_input_text", "prepare_flow"]
+__all__ = ["PreparedRun", "parse_input_text", "prepare_flow", "prepare_flow_data"]
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,39 @@ def prepare_flow(
     given = {**(inputs or {}), **(text_inputs or {})}
     catalog = AgentCatalog(_search_path(flow_path, agent_dirs), mode=mode)
     flow, findings = load_flow(flow_path, catalog, mode=mode, run_inputs=list(given))
+    return _bind(flow, findings, catalog, str(flow_path), inputs=inputs, text_inputs=text_inputs)
+
+
+def prepare_flow_data(
+    data: object,
+    *,
+    agent_dirs: Sequence[Path] = (),
+    inputs: Mapping[str, Any] | None = None,
+    mode: Mode = Mode.STRICT,
+    file: str = "<flow>",
+) -> tuple[PreparedRun | None, list[Finding]]:
+    """:func:`prepare_flow` for a flow already in memory (a request body).
+
+    Agents are found in ``agent_dirs``, then ``$MENTATLAB_AGENTS_PATH``, then ``./agents``.
+    """
+    catalog = AgentCatalog(agent_search_path(agent_dirs), mode=mode)
+    flow, findings = validate_flow_data(
+        data, catalog, mode=mode, run_inputs=list(inputs or {}), file=file
+    )
+    return _bind(flow, findings, catalog, file, inputs=inputs, text_inputs=None)
+
+
+def _bind(
+    flow: Flow | None,
+    findings: list[Finding],
+    catalog: AgentCatalog,
+    file: str,
+    *,
+    inputs: Mapping[str, Any] | None,
+    text_inputs: Mapping[str, str] | None,
+) -> tuple[PreparedRun | None, list[Finding]]:
     if flow is None:
         return None, findings
-    file = str(flow_path)
     agents: dict[str, AgentBinding] = {}
     unresolved = False
     for node in flow.graph.nodes:

@@ -3,7 +3,7 @@
 Everything a caller needs is re-exported here; ``docs/validation.md`` lists the rules.
 """
 
-from mentatlab.validation.api import DocumentKind, detect_kind, validate_paths
+from mentatlab.validation.api import DocumentKind, detect_kind, validate_data, validate_paths
 from mentatlab.validation.catalog import (
     AGENTS_PATH_VARIABLE,
     AgentCatalog,
@@ -37,6 +37,7 @@ __all__ = [
     "detect_kind",
     "load_flow",
     "load_manifest",
+    "validate_data",
     "validate_flow_data",
     "validate_paths",
 ]

@@ -8,13 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from mentatlab.validation.catalog import AgentCatalog, agent_search_path
-from mentatlab.validation.document import ROOT
+from mentatlab.validation.document import ROOT, Document
 from mentatlab.validation.findings import Finding, Mode, UsageError, ValidationReport
 from mentatlab.validation.flows import validate_flow_document
-from mentatlab.validation.loading import MANIFEST_FILENAMES, manifest_file, read_document
+from mentatlab.validation.loading import (
+    MANIFEST_FILENAMES,
+    document_from_data,
+    manifest_file,
+    read_document,
+)
 from mentatlab.validation.manifests import validate_manifest_document
 
-__all__ = ["DocumentKind", "detect_kind", "validate_paths"]
+__all__ = ["DocumentKind", "detect_kind", "validate_data", "validate_paths"]
 
 _MANIFEST_SUFFIXES = (".manifest.yaml", ".manifest.yml")
 
@@ -61,25 +66,64 @@ def validate_paths(
             continue
         named_manifest = path.name in MANIFEST_FILENAMES or path.name.endswith(_MANIFEST_SUFFIXES)
         kind = DocumentKind.MANIFEST if named_manifest else detect_kind(document.data)
-        if kind is DocumentKind.MANIFEST:
-            findings += validate_manifest_document(document, mode=mode, load_findings=loaded)[1]
-        elif kind is DocumentKind.FLOW:
+        catalog = None
+        if kind is DocumentKind.FLOW:
             search = tuple(agent_search_path(agent_dirs, flow_file=path, environ=environ))
             if search not in catalogs:
                 catalogs[search] = AgentCatalog(search, mode=mode)
-            findings += validate_flow_document(
-                document, catalogs[search], mode=mode, run_inputs=run_inputs, load_findings=loaded
-            )[1]
-        else:
-            message = (
-                "cannot tell whether this is an agent manifest or a flow: "
-                "set 'kind: Agent' or 'kind: Flow'"
-            )
-            findings += [
-                *loaded,
-                Finding(str(path), ROOT, document.line_of(ROOT), "load.unknown-kind", message),
-            ]
+            catalog = catalogs[search]
+        findings += _validate_document(
+            document, kind, loaded, catalog=catalog, mode=mode, run_inputs=run_inputs
+        )
     return ValidationReport.of(findings)
+
+
+def validate_data(
+    data: object,
+    *,
+    agent_dirs: Sequence[Path] = (),
+    mode: Mode = Mode.STRICT,
+    file: str = "<document>",
+) -> ValidationReport:
+    """Validate a manifest or flow already in memory (a request body), told apart by content.
+
+    Flows resolve agents in ``agent_dirs``, then ``$MENTATLAB_AGENTS_PATH``, then ``./agents``.
+    """
+    document, loaded = document_from_data(data, file)
+    if document is None:
+        return ValidationReport.of(loaded)
+    kind = detect_kind(document.data)
+    catalog = None
+    if kind is DocumentKind.FLOW:
+        catalog = AgentCatalog(agent_search_path(agent_dirs), mode=mode)
+    return ValidationReport.of(
+        _validate_document(document, kind, loaded, catalog=catalog, mode=mode, run_inputs=())
+    )
+
+
+def _validate_document(
+    document: Document,
+    kind: DocumentKind | None,
+    loaded: list[Finding],
+    *,
+    catalog: AgentCatalog | None,
+    mode: Mode,
+    run_inputs: Collection[str],
+) -> list[Finding]:
+    """Validate a manifest, or a flow against ``catalog`` (given for flows only)."""
+    if kind is DocumentKind.MANIFEST:
+        return validate_manifest_document(document, mode=mode, load_findings=loaded)[1]
+    if kind is DocumentKind.FLOW and catalog is not None:
+        return validate_flow_document(
+            document, catalog, mode=mode, run_inputs=run_inputs, load_findings=loaded
+        )[1]
+    message = (
+        "cannot tell whether this is an agent manifest or a flow: set 'kind: Agent' or 'kind: Flow'"
+    )
+    return [
+        *loaded,
+        Finding(document.file, ROOT, document.line_of(ROOT), "load.unknown-kind", message),
+    ]
 
 
 def _existing_files(paths: Sequence[Path]) -> list[Path]:

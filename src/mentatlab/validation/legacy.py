@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from mentatlab.model.manifest import MANIFEST_API_VERSION
+from mentatlab.model.manifest import LEGACY_PROTOCOL, MANIFEST_API_VERSION
 from mentatlab.validation.document import ROOT
 
 __all__ = ["is_legacy_manifest", "normalise_legacy_manifest"]
@@ -26,10 +26,17 @@ def normalise_legacy_manifest(
 
     Every original field is kept; only ``resources`` changes shape: ``cpu``/``memory`` become
     both requests and limits, ``gpu`` becomes an integer limit, snake_case keys become camelCase.
+    The agent speaks the original contract (``protocol: legacy``) unless it says otherwise.
     """
     moved: dict[str, str] = {}
-    result: dict[str, Any] = {"apiVersion": MANIFEST_API_VERSION, "kind": "Agent"}
+    result: dict[str, Any] = {
+        "apiVersion": MANIFEST_API_VERSION,
+        "kind": "Agent",
+        "protocol": LEGACY_PROTOCOL,
+    }
     moved["$.apiVersion"] = moved["$.kind"] = ROOT
+    if "protocol" not in data:
+        moved["$.protocol"] = ROOT
     result.update(data)
     resources = data.get("resources")
     if isinstance(resources, dict):

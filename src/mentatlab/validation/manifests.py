@@ -51,7 +51,10 @@ def validate_manifest_document(
     report.extend(load_findings or ())
     data = document.data
     if is_legacy_manifest(data):
-        message = "manifest uses the original format (no apiVersion); read as mentatlab.io/v1"
+        message = (
+            "manifest uses the original format (no apiVersion); read as mentatlab.io/v1 "
+            "(its agent speaks the original contract unless it sets 'protocol')"
+        )
         report.add(ROOT, "manifest.legacy-format", message)
         data, report.origin = normalise_legacy_manifest(data)
     for path, rule, message in schema_problems(SchemaKind.MANIFEST, data):

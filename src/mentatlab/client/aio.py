@@ -1,0 +1,149 @@
+"""The asyncio client of the MentatLab HTTP API: :class:`~mentatlab.client.Client`, awaitable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+
+from mentatlab.client._calls import (
+    ApiError,
+    Call,
+    EventFollower,
+    Pages,
+    ReconnectPolicy,
+    calls,
+    client_options,
+    raise_for_problem,
+)
+from mentatlab.model.api import (
+    AuditEntryInfo,
+    AuditVerification,
+    KeyCreated,
+    KeyInfo,
+    KeyScope,
+    RunRef,
+    ValidationMode,
+    ValidationResult,
+)
+from mentatlab.model.run import RunEvent, RunRecord, RunStatus
+
+__all__ = ["AsyncClient"]
+
+T = TypeVar("T")
+Item = TypeVar("Item")
+Cursor = TypeVar("Cursor")
+
+
+class AsyncClient:
+    """``AsyncClient("http://127.0.0.1:8000", api_key="mlk_…")``; both default to
+    ``$MENTATLAB_SERVER`` and ``$MENTATLAB_API_KEY``. Errors raise :class:`ApiError`."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        headers: Mapping[str, str] | None = None,
+        reconnect: ReconnectPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        options = client_options(base_url, api_key, timeout, headers or {})
+        self._http = httpx.AsyncClient(transport=transport, **options)
+        self._reconnect = reconnect or ReconnectPolicy()
+
+    async def create_run(
+        self, flow: Mapping[str, Any], inputs: Mapping[str, Any] | None = None
+    ) -> RunRef:
+        return await self._call(calls.create_run(flow, inputs))
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        return await self._call(calls.get_run(run_id))
+
+    def list_runs(
+        self, *, status: RunStatus | None = None, page_size: int = 50
+    ) -> AsyncIterator[RunRecord]:
+        """Every run, newest first, fetched a page at a time."""
+        return self._items(calls.run_pages(page_size=page_size, status=status))
+
+    async def cancel_run(self, run_id: str) -> RunRef:
+        return await self._call(calls.cancel_run(run_id))
+
+    async def validate(
+        self, document: Mapping[str, Any], *, mode: ValidationMode = ValidationMode.STRICT
+    ) -> ValidationResult:
+        return await self._call(calls.validate(document, mode))
+
+    async def follow_events(
+        self, run_id: str, last_event_id: int | None = None
+    ) -> AsyncIterator[RunEvent]:
+        """The run's events after ``last_event_id``, live until its final event.
+
+        A dropped connection is resumed with ``Last-Event-ID``: every event comes once, in
+        order.
+        """
+        follower = EventFollower(run_id, self._reconnect, last_seq=last_event_id or 0)
+        while not follower.finished:
+            try:
+                response = await self._http.send(follower.request(self._http), stream=True)
+                try:
+                    if not response.is_success:
+                        await response.aread()
+                        raise_for_problem(response)
+                    async for line in response.aiter_lines():
+                        for event in follower.feed(line):
+                            yield event
+                finally:
+                    await response.aclose()
+                delay = None if follower.finished else follower.ended(await self.get_run(run_id))
+            except (httpx.TransportError, ApiError) as error:
+                delay = follower.retry_delay(error)
+            if delay is not None:
+                await asyncio.sleep(delay)
+
+    async def create_key(self, name: str, scopes: Iterable[KeyScope | str]) -> KeyCreated:
+        return await self._call(calls.create_key(name, scopes))
+
+    async def list_keys(self) -> list[KeyInfo]:
+        return (await self._call(calls.list_keys())).items
+
+    async def revoke_key(self, name_or_id: str) -> KeyInfo:
+        return await self._call(calls.revoke_key(name_or_id))
+
+    def audit_entries(self, *, page_size: int = 100) -> AsyncIterator[AuditEntryInfo]:
+        """Every audit entry, newest first, fetched a page at a time."""
+        return self._items(calls.audit_pages(page_size=page_size))
+
+    async def verify_audit(self) -> AuditVerification:
+        return await self._call(calls.verify_audit())
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _call(self, call: Call[T]) -> T:
+        return call.parse(await self._http.send(call.request(self._http)))
+
+    async def _items(self, pages: Pages[Item, Cursor]) -> AsyncIterator[Item]:
+        cursor: Cursor | None = None
+        while True:
+            page = await self._call(pages(cursor))
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
