@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,10 +26,12 @@ from mentatlab.store import (
     open_store,
     parse_scopes,
 )
+from mentatlab.store import apikeys as apikeys_module
 from mentatlab.store.apikeys import ADMIN_KEY_NAME
 from mentatlab.store.schema import api_keys
 
 KEY = re.compile(r"mlk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -275,3 +281,72 @@ def test_changing_any_character_of_a_key_fails_authentication(
     if changed != one_key:
         assert keys.authenticate(changed) is None
     assert keys.authenticate(one_key) is not None
+
+
+RACERS = 6
+
+
+def _race(
+    monkeypatch: pytest.MonkeyPatch, target: str, attempt: Callable[[], T]
+) -> list[T | BaseException]:
+    """Run ``attempt`` in RACERS threads that all pass the existence check before any inserts.
+
+    ``target`` (called after the check, before the insert) waits until every thread reached
+    it. On SQLite write transactions run one at a time, so the wait gives up after a second
+    and the threads go on in turn.
+    """
+    original = getattr(apikeys_module, target)
+    meet = threading.Barrier(RACERS)
+
+    def wait_for_the_others(*args: Any) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meet.wait(timeout=1)
+        return original(*args)
+
+    monkeypatch.setattr(apikeys_module, target, wait_for_the_others)
+    results: list[T | BaseException] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        try:
+            result: T | BaseException = attempt()
+        except BaseException as exc:
+            result = exc
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=run) for _ in range(RACERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == RACERS
+    return results
+
+
+def test_racing_creators_of_one_name_get_one_key(
+    keys: ApiKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = _race(monkeypatch, "_unused_id", lambda: keys.create("race", [Scope.READ]))
+    created = [r for r in results if isinstance(r, tuple)]
+    refused = [r for r in results if isinstance(r, ApiKeyExistsError)]
+    assert len(created) == 1, results
+    assert len(refused) == RACERS - 1, results
+    assert all(exc.name == "race" for exc in refused)
+    record, key = created[0]
+    assert [k.id for k in keys.list_keys()] == [record.id]
+    assert keys.authenticate(key) == record
+
+
+def test_racing_admin_key_bootstraps_all_succeed_once(
+    keys: ApiKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin_key = generate_key()
+    results = _race(monkeypatch, "_row_values", lambda: keys.ensure_admin_key(admin_key))
+    assert all(isinstance(r, tuple) for r in results), results
+    outcomes = [r for r in results if isinstance(r, tuple)]
+    assert sorted(changed for _, changed in outcomes) == [False] * (RACERS - 1) + [True]
+    assert {record.id for record, _ in outcomes} == {key_id_of(admin_key)}
+    [stored] = keys.list_keys()
+    assert stored.name == ADMIN_KEY_NAME
+    assert keys.authenticate(admin_key) == stored

@@ -123,6 +123,27 @@ def test_anything_shaped_like_an_api_key_is_redacted(log: AuditLog) -> None:
     assert log.verify().intact
 
 
+def test_nul_in_text_fields_is_replaced_before_the_entry_is_sealed(log: AuditLog) -> None:
+    entry = log.append(
+        actor="key:ci\x00",
+        action="run.\x00create",
+        resource="runs/\x00",
+        outcome=Outcome.FAILURE,
+        request_id="req\x00",
+        client="\x00client",
+        details={"error": "nul \x00 here"},
+    )
+    assert (entry.actor, entry.action, entry.resource) == (
+        "key:ci\ufffd",
+        "run.\ufffdcreate",
+        "runs/\ufffd",
+    )
+    assert (entry.request_id, entry.client) == ("req\ufffd", "\ufffdclient")
+    assert entry.details == {"error": "nul \x00 here"}
+    assert log.list_entries() == [entry]
+    assert log.verify().intact
+
+
 def test_malformed_entries_are_rejected(log: AuditLog) -> None:
     with pytest.raises(InvalidAuditEntryError, match="actor"):
         _append(log, actor="")

@@ -10,8 +10,12 @@ from collections import Counter
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 
+import pytest
+from sqlalchemy import select
+
 from mentatlab.model.run import EventType, RunEvent
-from mentatlab.store import NewEvent, SqlRunStore, open_store
+from mentatlab.store import NewEvent, SqlRunStore, StoreBusyError, open_store
+from mentatlab.store.schema import runs
 
 WORKERS = 4
 BATCHES = 25
@@ -117,3 +121,24 @@ def test_processes_opening_a_brand_new_store_at_once(store_url: str) -> None:
     with open_store(url=store_url) as store:
         assert {r.id for r in store.list_runs()} == created
     assert len(created) == WORKERS
+
+
+def test_a_lock_held_too_long_makes_the_store_busy(store_url: str) -> None:
+    """SQLite's busy timeout and PostgreSQL's lock_timeout end the same way: StoreBusyError."""
+    log = [NewEvent(EventType.LOG, data={"message": "x"})]
+    with (
+        open_store(url=store_url, lock_timeout_ms=300) as store,
+        open_store(url=store_url) as other,
+    ):
+        run_id = store.create_run(flow={}, inputs={}, node_ids=[], flow_id=None, flow_name=None).id
+        with other.write_transaction() as conn:
+            # SQLite: the write transaction locks the file; PostgreSQL: the run row is locked.
+            conn.execute(select(runs.c.id).where(runs.c.id == run_id).with_for_update())
+            started = time.monotonic()
+            with pytest.raises(StoreBusyError, match="busy"):
+                store.append_events(run_id, log)
+            assert 0.25 < time.monotonic() - started < 10
+            with pytest.raises(StoreBusyError):
+                store.request_cancel(run_id)
+            assert store.get_run(run_id).status == "queued"  # readers do not wait
+        assert [e.seq for e in store.append_events(run_id, log)] == [1]

@@ -92,3 +92,52 @@ def test_a_read_sees_one_snapshot(store: SqlRunStore) -> None:
         store.append_events(run_id, [_log(1)])
         assert conn.scalar(count) == 1
     assert len(store.read_events(run_id)) == 2
+
+
+def test_nul_in_event_data_round_trips_exactly(store: SqlRunStore) -> None:
+    """JSON keeps NUL (PostgreSQL's json type takes the \\u0000 escape; jsonb would not)."""
+    run_id = _new_run(store)
+    data = {"message": "a\x00b", "values": {"k\x00ey": ["\x00", {"deep": "x\x00"}]}}
+    appended = store.append_events(run_id, [NewEvent(EventType.LOG, node="a", data=data)])
+    assert appended[0].data == data
+    assert store.read_events(run_id) == appended
+    assert store.read_events(run_id)[0].data["message"] == "a\x00b"
+
+
+def test_nul_in_text_columns_becomes_the_replacement_character(store: SqlRunStore) -> None:
+    """PostgreSQL text cannot hold NUL: every text column stores U+FFFD instead, on both."""
+    run = store.create_run(
+        flow={"id": "f\x00"},
+        inputs={"q": "\x00"},
+        node_ids=["a", "b\x00"],
+        flow_id="flow\x00id",
+        flow_name="na\x00me",
+    )
+    assert (run.flow_id, run.flow_name) == ("flow\ufffdid", "na\ufffdme")
+    assert list(run.nodes) == ["a", "b\ufffd"]
+    assert run.inputs == {"q": "\x00"}  # JSON
+    assert store.get_flow(run.id) == {"id": "f\x00"}
+    error = {"reason": "agent\x00error", "message": "boom\x00!", "node": "a", "attempt": 1}
+    appended = store.append_events(
+        run.id,
+        [
+            NewEvent(EventType.NODE_STATUS, node="a", attempt=1, data={"status": "running"}),
+            NewEvent(EventType.LOG, node="b\x00", data={"message": "log\x00line"}),
+            NewEvent(
+                EventType.NODE_STATUS,
+                node="a",
+                attempt=1,
+                data={"status": "failed", "error": error},
+            ),
+        ],
+    )
+    assert store.read_events(run.id) == appended
+    assert appended[1].node == "b\ufffd"
+    assert appended[1].data == {"message": "log\x00line"}
+    [attempt] = store.get_attempts(run.id, "a")
+    assert (attempt.error_reason, attempt.error_message) == ("agent\ufffderror", "boom\ufffd!")
+    node_error = store.get_run(run.id).nodes["a"].error
+    assert node_error is not None and node_error.message == "boom\x00!"  # JSON again
+    # Lookups with NUL find nothing, or the replaced value, instead of failing.
+    assert store.get_attempts(run.id, "b\x00") == []
+    assert store.last_checkpoint(run.id, "a\x00") is None

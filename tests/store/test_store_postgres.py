@@ -7,12 +7,13 @@ other store tests, through the ``store_url`` fixture.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 from multiprocessing.queues import Queue
 
 from sqlalchemy import URL, text
 
-from mentatlab.store import open_store
+from mentatlab.store import SqlRunStore, open_store
 from mentatlab.store.postgres import create_postgres_engine, lock_migrations
 
 _spawn = multiprocessing.get_context("spawn")
@@ -46,6 +47,63 @@ def test_columns_have_native_types(postgres_schema: URL) -> None:
     assert types[("runs", "cancel_requested")] == "boolean"
     assert types[("runs", "owner_create_time")] == "double precision"
     assert types[("events", "seq")] == "integer"
+    for column in [
+        ("runs", "flow_id"),
+        ("runs", "flow_name"),
+        ("runs", "owner_host"),
+        ("nodes", "node_id"),
+        ("attempts", "node_id"),
+        ("attempts", "error_reason"),
+        ("attempts", "error_message"),
+        ("events", "node"),
+    ]:
+        assert types[column] == "text", column
+
+
+def test_sessions_wait_30_s_for_locks_unless_the_url_says_otherwise(postgres_schema: URL) -> None:
+    show = text("SHOW lock_timeout")
+    with open_store(url=postgres_schema) as store, store.read_transaction() as conn:
+        assert conn.scalar(show) == "30s"
+        assert conn.scalar(text("SELECT current_schema()")).startswith("test_")
+    with (
+        open_store(url=postgres_schema, lock_timeout_ms=1500) as store,
+        store.read_transaction() as conn,
+    ):
+        assert conn.scalar(show) == "1500ms"
+    options = str(postgres_schema.query["options"]) + " -c lock_timeout=5s"
+    with (
+        open_store(url=postgres_schema.update_query_dict({"options": options})) as store,
+        store.read_transaction() as conn,
+    ):
+        assert conn.scalar(show) == "5s"
+        assert conn.scalar(text("SELECT current_schema()")).startswith("test_")
+
+
+def test_waiting_for_the_migration_lock_has_no_time_limit(postgres_schema: URL) -> None:
+    engine = create_postgres_engine(postgres_schema)
+    opened: list[SqlRunStore | BaseException] = []
+
+    def open_in_thread() -> None:
+        try:
+            opened.append(open_store(url=postgres_schema, lock_timeout_ms=100))
+        except BaseException as exc:
+            opened.append(exc)
+
+    opener = threading.Thread(target=open_in_thread)
+    try:
+        with engine.begin() as holder:
+            lock_migrations(holder)
+            opener.start()
+            time.sleep(1)  # ten lock timeouts
+            assert opened == []
+        opener.join(timeout=60)
+        [store] = opened
+        assert isinstance(store, SqlRunStore), store
+        with store.read_transaction() as conn:
+            assert conn.scalar(text("SHOW lock_timeout")) == "100ms"
+        store.close()
+    finally:
+        engine.dispose()
 
 
 def test_opening_a_new_database_waits_for_the_migration_lock(postgres_schema: URL) -> None:

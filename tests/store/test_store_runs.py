@@ -121,3 +121,36 @@ def test_unknown_run_raises_run_not_found(store: SqlRunStore) -> None:
         with pytest.raises(RunNotFoundError) as info:
             call()
         assert info.value.run_id == missing
+
+
+def test_long_flow_ids_names_node_ids_and_owners_round_trip(store: SqlRunStore) -> None:
+    """No text a user chooses has a length limit (PostgreSQL enforces varchar(n))."""
+    flow_id, flow_name, node = "f" * 1000, "N" * 1000, "n" * 1000
+    owner = RunOwner.kubernetes("ns-" + "a" * 60, "flowrun-" + "b" * 245)
+    assert len(owner.host) > 320
+    run = store.create_run(
+        flow=FLOW, inputs={}, node_ids=[node], flow_id=flow_id, flow_name=flow_name, owner=owner
+    )
+    reason = "r" * 500
+    store.append_events(
+        run.id,
+        [
+            NewEvent(EventType.RUN_STATUS, data={"status": "running"}),
+            NewEvent(EventType.NODE_STATUS, node=node, attempt=1, data={"status": "running"}),
+            NewEvent(
+                EventType.NODE_STATUS,
+                node=node,
+                attempt=1,
+                data={"status": "failed", "error": {"reason": reason, "message": "m" * 5000}},
+            ),
+        ],
+    )
+    stored = store.get_run(run.id)
+    assert (stored.flow_id, stored.flow_name) == (flow_id, flow_name)
+    assert list(stored.nodes) == [node]
+    assert [e.node for e in store.read_events(run.id)] == [None, node, node]
+    [attempt] = store.get_attempts(run.id, node)
+    assert (attempt.error_reason, attempt.error_message) == (reason, "m" * 5000)
+    assert [r.id for r in store.list_runs()] == [run.id]
+    # Crash recovery reads the owner back: a Kubernetes owner is never a local process.
+    assert store.recover_interrupted() == []

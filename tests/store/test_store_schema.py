@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
+from contextlib import AbstractContextManager, closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Connection, Engine, delete, func, insert, inspect, select
 
-from mentatlab.store import StoreError, open_store, resolve_home
+from mentatlab.store import InvalidStoreUrlError, StoreUnavailableError, open_store, resolve_home
 from mentatlab.store.migrate import SCRIPT_LOCATION, alembic_config, upgrade_to_head
-from mentatlab.store.schema import metadata
-from mentatlab.store.sqlite import BUSY_TIMEOUT_MS, create_sqlite_engine
+from mentatlab.store.schema import attempts, events, metadata, nodes, runs
+from mentatlab.store.sqlite import BUSY_TIMEOUT_MS, create_sqlite_engine, migration_transaction
 
 TABLES = {
     "runs",
@@ -41,8 +42,13 @@ def _head() -> str | None:
     return _scripts().get_current_head()
 
 
+def _migrating(engine: Engine) -> AbstractContextManager[Connection]:
+    """A transaction to migrate in, as the store opens one (foreign keys off on SQLite)."""
+    return migration_transaction(engine) if engine.dialect.name == "sqlite" else engine.begin()
+
+
 def test_migrations_apply_to_an_empty_database(engine: Engine) -> None:
-    with engine.begin() as conn:
+    with _migrating(engine) as conn:
         assert inspect(conn).get_table_names() == []
         upgrade_to_head(conn)
     with engine.connect() as conn:
@@ -51,7 +57,7 @@ def test_migrations_apply_to_an_empty_database(engine: Engine) -> None:
 
 
 def test_migrated_schema_matches_table_metadata(engine: Engine) -> None:
-    with engine.begin() as conn:
+    with _migrating(engine) as conn:
         upgrade_to_head(conn)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
@@ -60,7 +66,7 @@ def test_migrated_schema_matches_table_metadata(engine: Engine) -> None:
 def test_each_revision_upgrades_and_downgrades_by_itself(engine: Engine) -> None:
     """One revision at a time, as a store last opened by an older release is migrated."""
     revisions = [script.revision for script in reversed(list(_scripts().walk_revisions()))]
-    with engine.begin() as conn:
+    with _migrating(engine) as conn:
         for revision in revisions:
             command.upgrade(alembic_config(conn), revision)
             assert MigrationContext.configure(conn).get_current_revision() == revision
@@ -71,12 +77,76 @@ def test_each_revision_upgrades_and_downgrades_by_itself(engine: Engine) -> None
 
 
 def test_downgrade_to_base_and_upgrade_again(engine: Engine) -> None:
-    with engine.begin() as conn:
+    with _migrating(engine) as conn:
         upgrade_to_head(conn)
         command.downgrade(alembic_config(conn), "base")
         assert set(inspect(conn).get_table_names()) == {"alembic_version"}
         upgrade_to_head(conn)
         assert set(inspect(conn).get_table_names()) == TABLES
+
+
+def test_upgrading_a_store_with_runs_keeps_every_row_and_foreign_key(engine: Engine) -> None:
+    """0003 rebuilds the SQLite tables: with foreign keys on, dropping the old ``runs``
+    would cascade to every node, attempt and event."""
+    now = datetime.now(UTC)
+    with _migrating(engine) as conn:
+        command.upgrade(alembic_config(conn), "0002")
+        conn.execute(
+            insert(runs).values(
+                id="r1",
+                status="running",
+                flow_id="f",
+                flow_name="F",
+                flow={},
+                inputs={},
+                outputs={},
+                created_at=now,
+                last_seq=2,
+                cancel_requested=False,
+                owner_host="kubernetes:ns/name",
+                owner_pid=0,
+                owner_create_time=0.0,
+            )
+        )
+        node_state = {"status": "running", "attempts": 1, "outputs": {}}
+        conn.execute(
+            insert(nodes),
+            [
+                {"run_id": "r1", "node_id": n, "position": i, **node_state}
+                for i, n in enumerate(["a", "b"])
+            ],
+        )
+        conn.execute(
+            insert(attempts).values(
+                run_id="r1", node_id="a", attempt=1, status="failed", error_reason="exit_code"
+            )
+        )
+        conn.execute(
+            insert(events),
+            [
+                {"run_id": "r1", "seq": s, "ts": now, "type": "log", "node": "a", "data": {}}
+                for s in (1, 2)
+            ],
+        )
+    with _migrating(engine) as conn:
+        upgrade_to_head(conn)
+    tables = (runs, nodes, attempts, events)
+    with engine.begin() as conn:
+        assert [conn.scalar(select(func.count()).select_from(t)) for t in tables] == [1, 2, 1, 2]
+        assert conn.execute(select(attempts.c.node_id, attempts.c.error_reason)).all() == [
+            ("a", "exit_code")
+        ]
+        conn.execute(delete(runs))  # the cascades survived the rebuild
+        assert [conn.scalar(select(func.count()).select_from(t)) for t in tables] == [0] * 4
+
+
+def test_sqlite_table_rebuilds_refuse_to_run_with_foreign_keys_on(tmp_path: Path) -> None:
+    engine = create_sqlite_engine(tmp_path / "store.db")
+    try:
+        with engine.begin() as conn, pytest.raises(RuntimeError, match="foreign_keys = OFF"):
+            upgrade_to_head(conn)
+    finally:
+        engine.dispose()
 
 
 def test_open_store_creates_home_with_wal_database(tmp_path: Path) -> None:
@@ -124,8 +194,17 @@ def test_open_store_by_sqlite_url(tmp_path: Path) -> None:
     ],
 )
 def test_open_store_refuses_unusable_urls(url: str) -> None:
-    with pytest.raises(StoreError):
+    with pytest.raises(InvalidStoreUrlError):
         open_store(url=url)
+
+
+def test_an_unreachable_database_is_a_store_error_without_the_password() -> None:
+    with pytest.raises(StoreUnavailableError) as info:
+        open_store(url="postgresql+psycopg://someone:s3cret@127.0.0.1:1/runs")
+    message = str(info.value)
+    assert message.startswith("cannot open the run store at postgresql+psycopg://someone:***@")
+    assert "s3cret" not in message
+    assert "\n" not in message
 
 
 def test_open_store_takes_a_home_or_a_url(tmp_path: Path) -> None:

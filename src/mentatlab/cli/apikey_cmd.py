@@ -12,12 +12,14 @@ from mentatlab.cli.admin import admin_session
 from mentatlab.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
+    DbOption,
     OutputFormat,
     console,
     err_console,
     fail,
     print_json,
 )
+from mentatlab.cli.remote import ApiKeyOption, ServerOption
 from mentatlab.store import (
     ApiKey,
     ApiKeyError,
@@ -43,6 +45,9 @@ def create(
     name: Annotated[str, typer.Option(help="unique name, e.g. ci or alice-laptop")],
     scopes: Annotated[str, typer.Option(help="comma-separated: read, write, admin")],
     output: Output = OutputFormat.TEXT,
+    db: DbOption = None,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Create a key and print it once.
 
@@ -52,7 +57,7 @@ def create(
         chosen = parse_scopes(scopes)
     except InvalidApiKeyError as exc:
         fail(str(exc), EXIT_USAGE)
-    with admin_session() as admin:
+    with admin_session(db, server=server, api_key=api_key) as admin:
         try:
             record, key = admin.create_key(name, chosen)
         except ApiKeyError as exc:
@@ -69,12 +74,17 @@ def create(
 
 
 @app.command("list")
-def list_keys(output: Output = OutputFormat.TEXT) -> None:
+def list_keys(
+    output: Output = OutputFormat.TEXT,
+    db: DbOption = None,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
     """List keys, oldest first.
 
     Shows ids, names, scopes and status; never the keys or their hashes.
     """
-    with admin_session() as admin:
+    with admin_session(db, server=server, api_key=api_key) as admin:
         records = admin.list_keys()
     if output is OutputFormat.JSON:
         print_json([record.to_json() for record in records])
@@ -96,12 +106,15 @@ def list_keys(output: Output = OutputFormat.TEXT) -> None:
 @app.command("revoke")
 def revoke(
     name_or_id: Annotated[str, typer.Argument(help="the key's name or id")],
+    db: DbOption = None,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Revoke a key by name or id.
 
     It stops authenticating at once; its name stays taken.
     """
-    with admin_session() as admin:
+    with admin_session(db, server=server, api_key=api_key) as admin:
         try:
             record, changed = admin.revoke_key(name_or_id)
         except ApiKeyError as exc:

@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from mentatlab.cli.admin import admin_session
-from mentatlab.cli.common import EXIT_FAILED, OutputFormat, console, fail, print_json
+from mentatlab.cli.common import EXIT_FAILED, DbOption, OutputFormat, console, fail, print_json
+from mentatlab.cli.remote import ApiKeyOption, ServerOption
 from mentatlab.store import StoreError
 
 __all__ = ["app"]
@@ -22,9 +23,12 @@ Output = Annotated[OutputFormat, typer.Option(help="text or json")]
 def list_entries(
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="at most this many")] = 50,
     output: Output = OutputFormat.TEXT,
+    db: DbOption = None,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """List audit entries, newest first."""
-    with admin_session() as admin:
+    with admin_session(db, server=server, api_key=api_key) as admin:
         try:
             entries = admin.audit_entries(limit=limit)
         except StoreError as exc:
@@ -53,12 +57,17 @@ def list_entries(
 
 
 @app.command("verify")
-def verify(output: Output = OutputFormat.TEXT) -> None:
+def verify(
+    output: Output = OutputFormat.TEXT,
+    db: DbOption = None,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
     """Check the audit log's hash chain.
 
     Exit 0 when it is intact, 1 naming the first bad entry when it is broken.
     """
-    with admin_session() as admin:
+    with admin_session(db, server=server, api_key=api_key) as admin:
         result = admin.verify_audit()
     bad = result.first_bad
     if output is OutputFormat.JSON:

@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from mentatlab.cli.common import fail
+from mentatlab.cli.common import EXIT_FAILED, DbOption, cli_store_url, fail
+from mentatlab.store import StoreError
 
 __all__ = ["app"]
 
@@ -30,6 +31,7 @@ def run(
     home: Annotated[
         Path | None, typer.Option(help="run store directory (default: $MENTATLAB_HOME)")
     ] = None,
+    db: DbOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
 ) -> None:
     """Reconcile Agents, Flows and FlowRuns until SIGINT or SIGTERM."""
@@ -37,11 +39,17 @@ def run(
 
     if kubeconfig is not None and not kubeconfig.is_file():
         fail(f"--kubeconfig {kubeconfig}: no such file")
+    database_url = cli_store_url(db, home=home)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    options = OperatorOptions(kubeconfig=kubeconfig, namespaces=tuple(namespace or ()), home=home)
+    options = OperatorOptions(
+        kubeconfig=kubeconfig,
+        namespaces=tuple(namespace or ()),
+        home=home,
+        database_url=database_url,
+    )
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -50,4 +58,7 @@ def run(
             loop.add_signal_handler(signum, stop.set)
         await run_operator(options, stop=stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except StoreError as exc:  # opening the store (the operator's first step), or later
+        fail(str(exc), EXIT_FAILED)

@@ -1,4 +1,5 @@
-"""``mentatctl run``: run a flow locally, showing it live, recording it in the run store."""
+"""``mentatctl run``: run a flow locally, showing it live, recording it in the run store;
+or, with ``--server``, submit it to a server and show it live from the event stream."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from mentatlab.cli.common import (
     EXIT_FAILED,
+    DbOption,
     OutputFormat,
     console,
     fail,
@@ -19,13 +21,15 @@ from mentatlab.cli.common import (
     store_session,
 )
 from mentatlab.cli.inputs import parse_input_options, print_findings, read_input_file
+from mentatlab.cli.remote import ApiKeyOption, ServerOption, follow_run, remote_session
 from mentatlab.cli.view import RunView, render_outputs
 from mentatlab.engine.drivers.local import LocalProcessDriver
 from mentatlab.model.run import RunRecord, RunStatus
 from mentatlab.service.execution import execute_run
-from mentatlab.service.preparation import PreparedRun, prepare_flow
+from mentatlab.service.preparation import PreparedRun, parse_input_text, prepare_flow
 from mentatlab.store import SqlRunStore
 from mentatlab.validation import Mode, UsageError
+from mentatlab.validation.loading import read_document
 
 __all__ = ["run"]
 
@@ -52,10 +56,22 @@ def run(
     output: Annotated[
         OutputFormat, typer.Option(help="text (live) or json (final record)")
     ] = OutputFormat.TEXT,
+    db: DbOption = None,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
-    """Run FLOW locally. Exit 0 if the run succeeded, 1 otherwise."""
+    """Run FLOW locally, or on --server. Exit 0 if the run succeeded, 1 otherwise."""
     typed_inputs = read_input_file(input_file) if input_file else {}
     text_inputs = parse_input_options(input_values or [])
+    if server:
+        if agents or max_parallel or db:
+            fail("--agents, --max-parallel and --db are for local runs: a server uses its own")
+        # The server validates (in its own --mode); without the agents here, pin types are
+        # unknown, so a command-line value is JSON when it parses, else a string.
+        inputs = typed_inputs | {k: parse_input_text(v, None) for k, v in text_inputs.items()}
+        record = _submit(server, api_key, flow, inputs, output=output)
+        _finish(record, output)
+        return
     try:
         prepared, findings = prepare_flow(
             flow, agent_dirs=agents or [], inputs=typed_inputs, text_inputs=text_inputs, mode=mode
@@ -65,14 +81,41 @@ def run(
     print_findings(findings)
     if prepared is None:
         fail(f"{flow}: not run, the flow is invalid", EXIT_FAILED)
-    with store_session() as store:
+    with store_session(db) as store:
         record = _execute(store, prepared, max_parallel=max_parallel, output=output)
+    _finish(record, output)
+
+
+def _finish(record: RunRecord, output: OutputFormat) -> None:
     if output is OutputFormat.JSON:
         print_json(record.model_dump(mode="json"))
     else:
         render_outputs(console, record)
     if record.status is not RunStatus.SUCCEEDED:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _submit(
+    server: str, api_key: str | None, flow: Path, inputs: dict[str, Any], *, output: OutputFormat
+) -> RunRecord:
+    try:
+        document, findings = read_document(flow)
+    except UsageError as exc:
+        fail(str(exc))
+    if document is None:
+        print_findings(findings)
+        fail(f"{flow}: not run, the flow is unreadable", EXIT_FAILED)
+    quiet = output is OutputFormat.JSON
+    # An invalid flow (422) exits 1, as it does locally; only a malformed request exits 2.
+    with remote_session(server, api_key, usage_statuses={400}) as client:
+        ref = client.create_run(document.data, inputs)
+        record = client.get_run(ref.id)
+        view = RunView(console, list(record.nodes), live=not quiet and console.is_terminal)
+        if not quiet:
+            console.print(f"run {ref.id} started")
+        with contextlib.nullcontext() if quiet else view:
+            on_event = (lambda _: None) if quiet else view.on_event
+            return follow_run(client, ref.id, on_event, cancel_on_interrupt=True)
 
 
 def _execute(

@@ -16,11 +16,14 @@ from mentatlab.store.errors import (
     InvalidApiKeyError,
     InvalidAuditEntryError,
     InvalidEventError,
+    InvalidStoreUrlError,
     RunFinishedError,
     RunNotFoundError,
+    StoreBusyError,
     StoreError,
+    StoreUnavailableError,
 )
-from mentatlab.store.home import open_store, resolve_home
+from mentatlab.store.home import open_store, parse_store_url, resolve_home
 from mentatlab.store.owner import RunOwner
 from mentatlab.store.sql import SqlRunStore
 
@@ -37,6 +40,7 @@ __all__ = [
     "InvalidApiKeyError",
     "InvalidAuditEntryError",
     "InvalidEventError",
+    "InvalidStoreUrlError",
     "NewEvent",
     "Outcome",
     "RunFinishedError",
@@ -45,11 +49,14 @@ __all__ = [
     "RunStore",
     "Scope",
     "SqlRunStore",
+    "StoreBusyError",
     "StoreError",
+    "StoreUnavailableError",
     "Verification",
     "generate_key",
     "key_id_of",
     "open_store",
     "parse_scopes",
+    "parse_store_url",
     "resolve_home",
 ]

@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from mentatlab.store.errors import ApiKeyExistsError, ApiKeyNotFoundError, InvalidApiKeyError
 from mentatlab.store.schema import api_keys
@@ -122,7 +123,8 @@ class ApiKeys:
         """Store a new key; return its record and the key, which is not retrievable later.
 
         Raises :class:`InvalidApiKeyError` for a malformed or reserved name or no scopes and
-        :class:`ApiKeyExistsError` if the name is taken.
+        :class:`ApiKeyExistsError` if the name is taken, also when another process creates
+        the same name at the same moment (exactly one of them wins).
         """
         _check_name(name)
         if name == ADMIN_KEY_NAME:
@@ -132,19 +134,27 @@ class ApiKeys:
         chosen = frozenset(Scope(scope) for scope in scopes)
         if not chosen:
             raise InvalidApiKeyError("an API key needs at least one scope")
-        with self._store.write_transaction() as conn:
-            if conn.scalar(select(api_keys.c.id).where(api_keys.c.name == name)) is not None:
-                raise ApiKeyExistsError(name)
-            key_id = _unused_id(conn)
-            key = f"{KEY_PREFIX}{key_id}_{_new_secret()}"
-            record = ApiKey(
-                id=key_id,
-                name=name,
-                scopes=chosen,
-                created_at=datetime.now(UTC),
-                revoked_at=None,
-            )
-            conn.execute(insert(api_keys).values(_row_values(record, key)))
+        try:
+            with self._store.write_transaction() as conn:
+                if _name_taken(conn, name):
+                    raise ApiKeyExistsError(name)
+                key_id = _unused_id(conn)
+                key = f"{KEY_PREFIX}{key_id}_{_new_secret()}"
+                record = ApiKey(
+                    id=key_id,
+                    name=name,
+                    scopes=chosen,
+                    created_at=datetime.now(UTC),
+                    revoked_at=None,
+                )
+                conn.execute(insert(api_keys).values(_row_values(record, key)))
+        except IntegrityError:
+            # PostgreSQL runs creators side by side (SQLite one at a time): two may both find
+            # the name free, then the unique index lets only the first insert through.
+            with self._store.read_transaction() as conn:
+                if _name_taken(conn, name):
+                    raise ApiKeyExistsError(name) from None
+            raise
         return record, key
 
     def authenticate(self, key: str) -> ApiKey | None:
@@ -192,7 +202,9 @@ class ApiKeys:
         Stores it with the ``admin`` scope on first use; a different key replaces the previous
         ``admin`` key (rotation), and the same key once revoked stays revoked. The flag says
         whether anything changed. Raises :class:`InvalidApiKeyError` unless ``key`` is a
-        well-formed key (:func:`generate_key` makes one).
+        well-formed key (:func:`generate_key` makes one). Processes bootstrapping the same key
+        at once all succeed, exactly one with the flag set; if another process keeps storing
+        a conflicting admin key meanwhile, :class:`ApiKeyExistsError` is raised.
         """
         key_id = key_id_of(key)
         if key_id is None:
@@ -208,27 +220,36 @@ class ApiKeys:
             created_at=datetime.now(UTC),
             revoked_at=None,
         )
-        with self._store.write_transaction() as conn:
-            current = conn.execute(
-                select(api_keys).where(api_keys.c.name == ADMIN_KEY_NAME)
-            ).one_or_none()
-            if current is not None and hmac.compare_digest(current.key_hash, _hash(key)):
-                return _record(current), False
-            taken = conn.scalar(select(api_keys.c.name).where(api_keys.c.id == key_id))
-            if taken is not None and taken != ADMIN_KEY_NAME:
-                raise InvalidApiKeyError(
-                    f"MENTATLAB_ADMIN_KEY has the id of the API key {taken!r}; generate a new one"
-                )
-            if current is not None:
-                # Rotation: the old admin key stops working the moment the new one is stored.
-                conn.execute(
-                    update(api_keys)
-                    .where(api_keys.c.name == ADMIN_KEY_NAME)
-                    .values(_row_values(record, key))
-                )
-            else:
-                conn.execute(insert(api_keys).values(_row_values(record, key)))
-        return record, True
+        for _ in range(2):
+            try:
+                with self._store.write_transaction() as conn:
+                    return _ensure_admin_key(conn, key, record)
+            except IntegrityError:
+                # Servers starting at once (PostgreSQL runs them side by side) may all find no
+                # admin key; the unique name lets one insert. Look again: it is there now.
+                continue
+        raise ApiKeyExistsError(ADMIN_KEY_NAME)
+
+
+def _ensure_admin_key(conn: Connection, key: str, record: ApiKey) -> tuple[ApiKey, bool]:
+    current = conn.execute(select(api_keys).where(api_keys.c.name == ADMIN_KEY_NAME)).one_or_none()
+    if current is not None and hmac.compare_digest(current.key_hash, _hash(key)):
+        return _record(current), False
+    taken = conn.scalar(select(api_keys.c.name).where(api_keys.c.id == record.id))
+    if taken is not None and taken != ADMIN_KEY_NAME:
+        raise InvalidApiKeyError(
+            f"MENTATLAB_ADMIN_KEY has the id of the API key {taken!r}; generate a new one"
+        )
+    if current is not None:
+        # Rotation: the old admin key stops working the moment the new one is stored.
+        conn.execute(
+            update(api_keys)
+            .where(api_keys.c.name == ADMIN_KEY_NAME)
+            .values(_row_values(record, key))
+        )
+    else:
+        conn.execute(insert(api_keys).values(_row_values(record, key)))
+    return record, True
 
 
 def _new_secret() -> str:
@@ -245,6 +266,10 @@ def _check_name(name: str) -> None:
             f"invalid API key name {name!r}: 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
+
+
+def _name_taken(conn: Connection, name: str) -> bool:
+    return conn.scalar(select(api_keys.c.id).where(api_keys.c.name == name)) is not None
 
 
 def _unused_id(conn: Connection) -> str:

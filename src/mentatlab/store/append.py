@@ -28,6 +28,7 @@ from mentatlab.store.schema import (
     runs,
     state_of,
     values_of,
+    without_nul,
 )
 
 __all__ = ["append_in_transaction"]
@@ -100,7 +101,8 @@ def _stored_event(run_id: str, seq: int, ev: NewEvent) -> RunEvent:
             seq=seq,
             ts=ev.ts.astimezone(UTC),
             type=EventType(ev.type),
-            node=ev.node,
+            # As the events table stores it (NUL in text columns becomes U+FFFD).
+            node=None if ev.node is None else without_nul(ev.node),
             attempt=ev.attempt,
             data=data,
         )

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Row, func, insert, select, update
 
 from mentatlab.store.errors import InvalidAuditEntryError, StoreError
-from mentatlab.store.schema import audit_head, audit_log
+from mentatlab.store.schema import audit_head, audit_log, without_nul
 from mentatlab.store.sql import SqlRunStore
 
 __all__ = ["GENESIS_HASH", "AuditEntry", "AuditLog", "ChainBreak", "Outcome", "Verification"]
@@ -145,11 +145,13 @@ class AuditLog:
         """Append an entry timestamped now; strings shaped like API keys are redacted.
 
         ``actor`` names who acted (e.g. ``key:ci (3f2a…)``, ``local:alice``), never a key.
+        NUL characters in the text fields become U+FFFD (``details`` keeps them).
         Raises :class:`InvalidAuditEntryError` for an empty actor or action, an action over
         64 characters, or ``details`` that are not a JSON object.
         """
         if not actor or not action:
             raise InvalidAuditEntryError("an audit entry needs an actor and an action")
+        action = _clean(action)
         if len(action) > _MAX_ACTION_CHARS:
             raise InvalidAuditEntryError(f"audit action longer than {_MAX_ACTION_CHARS} chars")
         try:
@@ -161,12 +163,12 @@ class AuditLog:
             entry = _sealed(
                 seq=head.seq + 1,
                 ts=datetime.now(UTC),
-                actor=_redact(actor),
-                action=_redact(action),
-                resource=_redact(resource),
+                actor=_clean(actor),
+                action=action,
+                resource=_clean(resource),
                 outcome=Outcome(outcome).value,
-                request_id=_redact(request_id) if request_id is not None else None,
-                client=_redact(client) if client is not None else None,
+                request_id=_clean(request_id) if request_id is not None else None,
+                client=_clean(client) if client is not None else None,
                 details=json.loads(_redact(details_text)),
                 prev_hash=head.hash,
             )
@@ -288,3 +290,9 @@ def _hash_matches(row: Row[Any]) -> bool:
 
 def _redact(text: str) -> str:
     return _KEY_IN_TEXT.sub(_REDACTED, text)
+
+
+def _clean(text: str) -> str:
+    """``text`` redacted, and as its text column stores it (NUL becomes U+FFFD), so the hash
+    sealed now is the hash of what verification reads back."""
+    return without_nul(_redact(text))

@@ -9,14 +9,33 @@ __all__ = [
     "InvalidApiKeyError",
     "InvalidAuditEntryError",
     "InvalidEventError",
+    "InvalidStoreUrlError",
     "RunFinishedError",
     "RunNotFoundError",
+    "StoreBusyError",
     "StoreError",
+    "StoreUnavailableError",
 ]
 
 
 class StoreError(Exception):
     """Base class for every error the run store raises on purpose."""
+
+
+class InvalidStoreUrlError(StoreError, ValueError):
+    """A store URL is malformed or names an unsupported database or driver (a usage error)."""
+
+
+class StoreBusyError(StoreError):
+    """A lock stayed held longer than the store waits (30 s by default); try again later.
+
+    SQLite raises it when another process's write transaction outlasts the busy timeout,
+    PostgreSQL when a row or table lock outlasts ``lock_timeout``.
+    """
+
+
+class StoreUnavailableError(StoreError):
+    """The database could not be opened: server unreachable, login refused, no permission."""
 
 
 class RunNotFoundError(StoreError):

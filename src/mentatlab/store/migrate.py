@@ -4,11 +4,13 @@ There is no ``alembic.ini``: migrations always run on a connection the store han
 a revision after changing :mod:`mentatlab.store.schema`, migrate a scratch store to head and
 autogenerate against it, then ``ruff check --fix`` and ``ruff format`` the new file::
 
-    with create_sqlite_engine(path).begin() as conn:
+    with migration_transaction(create_sqlite_engine(path)) as conn:
         upgrade_to_head(conn)
-        command.revision(alembic_config(conn), message="...", autogenerate=True, rev_id="0002")
+        command.revision(alembic_config(conn), message="...", autogenerate=True, rev_id="0004")
 
-Every revision runs on SQLite and on PostgreSQL: the store tests apply them to both.
+Every revision runs on SQLite and on PostgreSQL: the store tests apply them to both. On SQLite
+migrations run with foreign keys off (:func:`mentatlab.store.sqlite.migration_transaction`),
+because altering a column rebuilds its table and dropping the old ``runs`` would cascade.
 """
 
 from __future__ import annotations

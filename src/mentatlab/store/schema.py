@@ -33,6 +33,9 @@ __all__ = [
     "ATTEMPT_STATE_COLUMNS",
     "NAMING_CONVENTION",
     "NODE_STATE_COLUMNS",
+    "NUL_REPLACEMENT",
+    "NulFreeString",
+    "NulFreeText",
     "UTCDateTime",
     "api_keys",
     "attempts",
@@ -44,6 +47,7 @@ __all__ = [
     "runs",
     "state_of",
     "values_of",
+    "without_nul",
 ]
 
 # Named constraints let future SQLite batch migrations (table rebuilds) refer to them.
@@ -77,15 +81,51 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+NUL_REPLACEMENT: Final = "\ufffd"
+"""What NUL characters in text columns become (U+FFFD REPLACEMENT CHARACTER)."""
+
+
+def without_nul(text: str) -> str:
+    """``text`` with each NUL character replaced by :data:`NUL_REPLACEMENT`."""
+    return text.replace("\x00", NUL_REPLACEMENT)
+
+
+class NulFreeString(TypeDecorator[str]):
+    """``String(length)`` whose values (inserted or compared) have NUL replaced by U+FFFD.
+
+    PostgreSQL text types cannot hold NUL (psycopg refuses to send one), SQLite's can: the
+    replacement happens on both, so a string reads back the same from either. Only text
+    columns are affected; JSON columns keep NUL (as the escape ``\\u0000``).
+    """
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return value if value is None else without_nul(value)
+
+
+class NulFreeText(NulFreeString):
+    """``Text`` (unlimited length on every backend) with NUL replaced, as :class:`NulFreeString`."""
+
+    impl = Text
+    cache_ok = True
+
+
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# Text whoever starts a run or writes an event chooses (flow ids and names, node ids, owners such
+# as ``kubernetes:<namespace>/<name>``, error reasons and messages) is ``NulFreeText``: no
+# length limit on any backend (PostgreSQL enforces ``varchar(n)``, SQLite does not). Ids the
+# store generates, enum values, hashes and validated names stay ``NulFreeString(n)``.
 
 runs = Table(
     "runs",
     metadata,
-    Column("id", String(32), primary_key=True),
-    Column("status", String(16), nullable=False),
-    Column("flow_id", String(255)),
-    Column("flow_name", String(255)),
+    Column("id", NulFreeString(32), primary_key=True),
+    Column("status", NulFreeString(16), nullable=False),
+    Column("flow_id", NulFreeText),
+    Column("flow_name", NulFreeText),
     Column("flow", JSON, nullable=False),
     Column("inputs", JSON, nullable=False),
     Column("outputs", JSON, nullable=False),
@@ -95,7 +135,7 @@ runs = Table(
     Column("finished_at", UTCDateTime),
     Column("last_seq", Integer, nullable=False),
     Column("cancel_requested", Boolean, nullable=False),
-    Column("owner_host", String(255), nullable=False),
+    Column("owner_host", NulFreeText, nullable=False),
     Column("owner_pid", Integer, nullable=False),
     Column("owner_create_time", Float, nullable=False),
     Index(None, "status", "id"),
@@ -104,10 +144,10 @@ runs = Table(
 nodes = Table(
     "nodes",
     metadata,
-    Column("run_id", String(32), primary_key=True),
-    Column("node_id", String(255), primary_key=True),
+    Column("run_id", NulFreeString(32), primary_key=True),
+    Column("node_id", NulFreeText, primary_key=True),
     Column("position", Integer, nullable=False),
-    Column("status", String(16), nullable=False),
+    Column("status", NulFreeString(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("outputs", JSON, nullable=False),
     Column("error", JSON(none_as_null=True)),
@@ -120,14 +160,14 @@ nodes = Table(
 attempts = Table(
     "attempts",
     metadata,
-    Column("run_id", String(32), primary_key=True),
-    Column("node_id", String(255), primary_key=True),
+    Column("run_id", NulFreeString(32), primary_key=True),
+    Column("node_id", NulFreeText, primary_key=True),
     Column("attempt", Integer, primary_key=True),
-    Column("status", String(16), nullable=False),
+    Column("status", NulFreeString(16), nullable=False),
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),
-    Column("error_reason", String(64)),
-    Column("error_message", Text),
+    Column("error_reason", NulFreeText),
+    Column("error_message", NulFreeText),
     Column("exit_code", Integer),
     ForeignKeyConstraint(
         ["run_id", "node_id"], ["nodes.run_id", "nodes.node_id"], ondelete="CASCADE"
@@ -138,11 +178,11 @@ attempts = Table(
 events = Table(
     "events",
     metadata,
-    Column("run_id", String(32), primary_key=True),
+    Column("run_id", NulFreeString(32), primary_key=True),
     Column("seq", Integer, primary_key=True),
     Column("ts", UTCDateTime, nullable=False),
-    Column("type", String(32), nullable=False),
-    Column("node", String(255)),
+    Column("type", NulFreeString(32), nullable=False),
+    Column("node", NulFreeText),
     Column("attempt", Integer),
     Column("data", JSON, nullable=False),
     ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
@@ -156,10 +196,10 @@ events = Table(
 api_keys = Table(
     "api_keys",
     metadata,
-    Column("id", String(16), primary_key=True),
-    Column("name", String(64), nullable=False),
+    Column("id", NulFreeString(16), primary_key=True),
+    Column("name", NulFreeString(64), nullable=False),
     Column("scopes", JSON, nullable=False),
-    Column("key_hash", String(64), nullable=False),
+    Column("key_hash", NulFreeString(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
     UniqueConstraint("name"),
@@ -171,15 +211,15 @@ audit_log = Table(
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("ts", UTCDateTime, nullable=False),
-    Column("actor", Text, nullable=False),
-    Column("action", String(64), nullable=False),
-    Column("resource", Text, nullable=False),
-    Column("outcome", String(16), nullable=False),
-    Column("request_id", Text),
-    Column("client", Text),
+    Column("actor", NulFreeText, nullable=False),
+    Column("action", NulFreeString(64), nullable=False),
+    Column("resource", NulFreeText, nullable=False),
+    Column("outcome", NulFreeString(16), nullable=False),
+    Column("request_id", NulFreeText),
+    Column("client", NulFreeText),
     Column("details", JSON, nullable=False),
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
+    Column("prev_hash", NulFreeString(64), nullable=False),
+    Column("hash", NulFreeString(64), nullable=False),
     Index(None, "ts"),
 )
 
@@ -191,7 +231,7 @@ audit_head = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", Integer, nullable=False),
-    Column("hash", String(64), nullable=False),
+    Column("hash", NulFreeString(64), nullable=False),
 )
 
 

@@ -5,6 +5,9 @@ module can take the write lock up front (SQLite: ``BEGIN IMMEDIATE``, see
 :mod:`mentatlab.store.sqlite`); every write that depends on a run's state also selects the run
 row ``FOR UPDATE``, which is what serialises appenders on PostgreSQL (no-op on SQLite).
 Reads on PostgreSQL run at REPEATABLE READ, so one read sees one snapshot as on SQLite.
+
+A lock wait that gives up (SQLite's busy timeout, PostgreSQL's ``lock_timeout``, both 30 s by
+default) raises :class:`~mentatlab.store.errors.StoreBusyError` from every transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from mentatlab.model.run import (
     TERMINAL_RUN_STATUSES,
@@ -30,7 +34,7 @@ from mentatlab.model.run import (
 )
 from mentatlab.store.append import append_in_transaction
 from mentatlab.store.base import AttemptRecord, NewEvent
-from mentatlab.store.errors import RunNotFoundError
+from mentatlab.store.errors import RunNotFoundError, StoreBusyError
 from mentatlab.store.ids import new_run_id
 from mentatlab.store.owner import RunOwner
 from mentatlab.store.recovery import interrupted_events
@@ -44,12 +48,38 @@ from mentatlab.store.schema import (
     state_of,
 )
 
-__all__ = ["WRITE_TRANSACTION", "SqlRunStore"]
+__all__ = ["WRITE_TRANSACTION", "SqlRunStore", "busy_as_store_error", "driver_message"]
 
 WRITE_TRANSACTION = "mentatlab_write_transaction"
 """Execution option set on connections that will write; see the module docstring."""
 
 _UNFINISHED = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
+_SQLITE_BUSY = 5  # the primary result code (the low byte of extended codes like BUSY_SNAPSHOT)
+_PG_LOCK_NOT_AVAILABLE = "55P03"  # what a lock wait longer than lock_timeout fails with
+
+
+@contextmanager
+def busy_as_store_error() -> Iterator[None]:
+    """Turn a lock wait that timed out, on either backend, into :class:`StoreBusyError`."""
+    try:
+        yield
+    except OperationalError as exc:
+        orig = exc.orig
+        sqlite_code = getattr(orig, "sqlite_errorcode", None)
+        if (isinstance(sqlite_code, int) and sqlite_code & 0xFF == _SQLITE_BUSY) or (
+            getattr(orig, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE
+        ):
+            raise StoreBusyError(
+                "the run store is busy: a lock stayed held too long "
+                f"({driver_message(exc)}); try again"
+            ) from exc
+        raise
+
+
+def driver_message(exc: DBAPIError) -> str:
+    """The database driver's message of ``exc`` on one line (without SQLAlchemy's SQL)."""
+    lines = [line.strip() for line in str(exc.orig).splitlines() if line.strip()]
+    return "; ".join(lines) or type(exc.orig).__name__
 
 
 class SqlRunStore:
@@ -69,13 +99,16 @@ class SqlRunStore:
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         # One transaction per read, so a run and its nodes come from the same snapshot.
-        with self._reader.begin() as conn:
+        with busy_as_store_error(), self._reader.begin() as conn:
             yield conn
 
     @contextmanager
     def write_transaction(self) -> Iterator[Connection]:
-        """A transaction holding the write lock from its start; commits unless it raises."""
-        with self._writer.begin() as conn:
+        """A transaction holding the write lock from its start; commits unless it raises.
+
+        Raises :class:`StoreBusyError` when waiting for a lock times out.
+        """
+        with busy_as_store_error(), self._writer.begin() as conn:
             yield conn
 
     @contextmanager
