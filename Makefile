@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SRC := src/mentatlab
+# Rust builds are cached outside the repository, shared by lint, the SDK tests and conformance.
+CARGO_TARGET_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mentatlab/cargo-target
 
 .PHONY: install run test lint format schemas openapi deploy clean
 
@@ -24,6 +26,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests agents tools conformance
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	cargo fmt --manifest-path sdks/rust/Cargo.toml --check
+	cargo fmt --manifest-path conformance/agents/rust/Cargo.toml --check
+	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) cargo clippy --locked --quiet --manifest-path sdks/rust/Cargo.toml --all-targets --features client -- -D warnings
+	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) cargo clippy --locked --quiet --manifest-path conformance/agents/rust/Cargo.toml --all-targets -- -D warnings
 
 # The Kubernetes suite runs on the real local control plane (built once into a cache
 # outside the repository, see docs/kubernetes.md) and the store suite also on a real
