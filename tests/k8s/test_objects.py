@@ -33,9 +33,9 @@ LABEL = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 def test_every_known_document_is_covered() -> None:
     # 5 loadable originals (the templates hold placeholders) + the 4 agents of this repo.
-    assert len(MANIFESTS) == 9
+    assert len(MANIFESTS) == 12
     # 4 original flows + 3 examples.
-    assert len(FLOWS) == 7
+    assert len(FLOWS) == 8
 
 
 def written(model: AgentManifest | Flow) -> dict[str, Any]:

@@ -1,7 +1,14 @@
-"""``mentatctl agent init``: scaffold a Cog-Pak that validates and runs at once."""
+"""``mentatctl agent init``: scaffold a Cog-Pak that validates and runs at once.
+
+Python agents use the SDK of the MentatLab running them. The Node.js and Rust SDKs are not
+on their registries yet, so those Cog-Paks depend on a MentatLab checkout's ``sdks/node`` or
+``sdks/rust`` by path: ``MENTATLAB_SDK_NODE``/``MENTATLAB_SDK_RUST``, else the checkout this
+MentatLab is installed from. Their ``run.sh`` builds them on first run (see the templates).
+"""
 
 from __future__ import annotations
 
+import os
 import re
 from enum import StrEnum
 from importlib import resources
@@ -11,6 +18,7 @@ from typing import Annotated
 
 import typer
 
+import mentatlab
 from mentatlab.cli.common import console, fail
 
 __all__ = ["app"]
@@ -22,6 +30,12 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")
 
 class Language(StrEnum):
     PYTHON = "python"
+    NODE = "node"
+    RUST = "rust"
+
+
+_SDK_MARKER = {Language.NODE: "package.json", Language.RUST: "Cargo.toml"}
+"""The file that makes a directory the SDK of a language that needs one by path."""
 
 
 @app.command("init")
@@ -41,9 +55,13 @@ def init(
     target = directory / name
     if target.exists():
         fail(f"{target} already exists; choose another name or --dir")
-    template = resources.files("mentatlab.cli") / "templates" / lang.value
-    values = {"agent_id": name, "slug": re.sub(r"[^a-z0-9]+", "_", name.split(".")[-1])}
-    written = _copy(template, target, values)
+    templates = resources.files("mentatlab.cli") / "templates"
+    slug = re.sub(r"[^a-z0-9]+", "_", name.split(".")[-1])
+    values = {"agent_id": name, "slug": slug, "crate": name.replace(".", "-").replace("_", "-")}
+    if lang in _SDK_MARKER:
+        values["sdk_path"] = _sdk_path(lang, target)
+    written = _copy(templates / "common", target, values)
+    written += _copy(templates / lang.value, target, values)
     console.print(f"created Cog-Pak {name} in {target}/", markup=False)
     for path in written:
         console.print(f"  {path}", markup=False)
@@ -51,9 +69,31 @@ def init(
         f"next: mentatctl validate {target} && mentatctl run {target / 'example.flow.yaml'}",
         markup=False,
     )
+    if lang in _SDK_MARKER:
+        console.print("(its first run installs and builds it: see run.sh)", markup=False)
+
+
+def _sdk_path(lang: Language, target: Path) -> str:
+    """Where the Cog-Pak finds its SDK: relative when both are in one checkout."""
+    variable = f"MENTATLAB_SDK_{lang.value.upper()}"
+    configured = os.environ.get(variable)
+    # An editable install runs from the checkout: src/mentatlab/__init__.py -> repository.
+    checkout = Path(mentatlab.__file__).resolve().parents[2]
+    sdk = Path(configured) if configured else checkout / "sdks" / lang.value
+    if not (sdk / _SDK_MARKER[lang]).is_file():
+        where = f"{variable}={configured}" if configured else f"{sdk} (this MentatLab's checkout)"
+        fail(
+            f"the {lang.value} SDK is not published yet, and there is none at {where}: "
+            f"set {variable} to the sdks/{lang.value} directory of a MentatLab checkout"
+        )
+    sdk, here = sdk.resolve(), target.resolve()
+    if here.is_relative_to(sdk.parents[1]):
+        return os.path.relpath(sdk, here)
+    return str(sdk)
 
 
 def _copy(source: resources.abc.Traversable, target: Path, values: dict[str, str]) -> list[Path]:
+    """Copy ``source`` into ``target``; ``*.tmpl`` files (and names) get ``values`` filled in."""
     written: list[Path] = []
     for entry in sorted(source.iterdir(), key=lambda item: item.name):
         if entry.name.startswith("__"):
@@ -64,8 +104,9 @@ def _copy(source: resources.abc.Traversable, target: Path, values: dict[str, str
             written += _copy(entry, destination, values)
             continue
         destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.write_text(
-            Template(entry.read_text(encoding="utf-8")).substitute(values), encoding="utf-8"
-        )
+        text = entry.read_text(encoding="utf-8")
+        if entry.name.endswith(".tmpl"):
+            text = Template(text).substitute(values)
+        destination.write_text(text, encoding="utf-8")
         written.append(destination)
     return written

@@ -24,6 +24,7 @@ __all__ = [
     "LineSplitter",
     "LineTooLongError",
     "decode_line",
+    "excerpt",
     "parse_stdout_line",
     "stderr_log_event",
 ]
@@ -103,7 +104,7 @@ def parse_stdout_line(line: bytes | str) -> AgentEvent | None:
     except _NonJSONConstantError as exc:
         # Most likely an event carrying a float NaN/Infinity: worth a warning, not plain text.
         return LogEvent(
-            level="warning", message=f"ignored a line that is not JSON ({exc}): {_excerpt(text)}"
+            level="warning", message=f"ignored a line that is not JSON ({exc}): {excerpt(text)}"
         )
     except (ValueError, RecursionError):
         # ValueError covers malformed JSON and over-long integer literals; RecursionError
@@ -115,7 +116,7 @@ def parse_stdout_line(line: bytes | str) -> AgentEvent | None:
     if not isinstance(kind, str):
         return LogEvent(
             level="warning",
-            message=f"ignored a JSON object without a string 'type': {_excerpt(text)}",
+            message=f"ignored a JSON object without a string 'type': {excerpt(text)}",
         )
     if kind not in KNOWN_EVENT_TYPES:
         return LogEvent(
@@ -127,7 +128,7 @@ def parse_stdout_line(line: bytes | str) -> AgentEvent | None:
     except ValidationError as exc:
         return LogEvent(
             level="warning",
-            message=f"ignored an invalid {kind!r} event ({_problems(exc)}): {_excerpt(text)}",
+            message=f"ignored an invalid {kind!r} event ({_problems(exc)}): {excerpt(text)}",
         )
 
 
@@ -156,7 +157,8 @@ def _problems(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def _excerpt(text: str) -> str:
+def excerpt(text: str) -> str:
+    """``text``, shortened for a message when it is long."""
     if len(text) <= _EXCERPT_CHARS:
         return text
     return text[:_EXCERPT_CHARS] + f"… ({len(text)} characters)"

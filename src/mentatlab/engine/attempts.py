@@ -127,6 +127,8 @@ class AgentNodeRunner:
                     timeout_seconds=node.timeout_seconds,
                     kill_grace_seconds=self.kill_grace_seconds,
                 ),
+                protocol=manifest.protocol,
+                output_pins=tuple(pin.name for pin in manifest.outputs),
             )
             relay = _EventRelay(self.sink, instance, attempt)
             async with self.slots.hold(manifest):

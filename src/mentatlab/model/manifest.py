@@ -11,10 +11,14 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mentatlab.model.protocol import PROTOCOL_V1
+
 __all__ = [
+    "LEGACY_PROTOCOL",
     "MANIFEST_API_VERSION",
     "SEMVER_PATTERN",
     "AgentManifest",
+    "AgentProtocol",
     "Backoff",
     "Capabilities",
     "EnvVar",
@@ -30,6 +34,9 @@ __all__ = [
 ]
 
 MANIFEST_API_VERSION: Final = "mentatlab.io/v1"
+LEGACY_PROTOCOL: Final = "legacy"
+"""``protocol`` of agents written for the original MentatLab contract (docs/compatibility.md)."""
+AgentProtocol = Literal["mentatlab.agent/v1", "legacy"]
 SEMVER_PATTERN: Final = (
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
@@ -155,6 +162,7 @@ class AgentManifest(_Model):
     command: tuple[Annotated[str, Field(min_length=1)], ...] | None = Field(
         default=None, min_length=1
     )
+    protocol: AgentProtocol = PROTOCOL_V1
     inputs: tuple[Pin, ...] = ()
     outputs: tuple[Pin, ...] = ()
     long_running: bool = Field(default=False, alias="longRunning")

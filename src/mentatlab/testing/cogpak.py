@@ -95,6 +95,8 @@ async def run_cogpak_async(
         resume=resume,
         env=dict(env or {}),
         limits=execution_limits(manifest, timeout_seconds=timeout),
+        protocol=manifest.protocol,
+        output_pins=tuple(pin.name for pin in manifest.outputs),
     )
     if driver is None:
         from mentatlab.engine.drivers.local import LocalProcessDriver

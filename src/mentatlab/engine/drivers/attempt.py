@@ -1,8 +1,10 @@
 """What every driver does around an agent process, whatever runs it.
 
 The input envelope and ``MENTAT_*`` variables an agent receives, and :class:`AttemptRecorder`,
-which follows the events an agent emits and turns how it ended into an :class:`AttemptResult`
-with the outcome rules of agent protocol v1 (``docs/protocol.md``).
+which reads the agent's stdout, follows the events it emits and turns how it ended into an
+:class:`AttemptResult` with the outcome rules of agent protocol v1 (``docs/protocol.md``).
+Agents with ``protocol: legacy`` get their input and are read the original MentatLab way
+(:mod:`mentatlab.engine.legacy_io`), so every driver runs them too.
 """
 
 from __future__ import annotations
@@ -10,14 +12,23 @@ from __future__ import annotations
 import signal
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from mentatlab.engine.agent_io import parse_stdout_line
 from mentatlab.engine.drivers.base import (
     AttemptOutcome,
     AttemptResult,
     AttemptSpec,
     FailureReason,
 )
+from mentatlab.engine.legacy_io import (
+    LegacyStdout,
+    ResultProblem,
+    legacy_environment,
+    legacy_input_environment,
+    legacy_stdin,
+)
+from mentatlab.model.manifest import LEGACY_PROTOCOL
 from mentatlab.model.protocol import (
     ENV_ATTEMPT,
     ENV_NODE_ID,
@@ -35,8 +46,10 @@ from mentatlab.model.protocol import (
 __all__ = [
     "STDERR_TAIL_LINES",
     "AttemptRecorder",
+    "StdoutReader",
     "Stop",
     "envelope_bytes",
+    "input_environment",
     "protocol_environment",
     "start_failed",
 ]
@@ -48,7 +61,10 @@ _TAIL_LINE_CHARS = 500
 
 
 def envelope_bytes(spec: AttemptSpec) -> bytes:
-    """The input envelope as one line of UTF-8 JSON, newline-terminated."""
+    """The input envelope as one line of UTF-8 JSON, newline-terminated (for a legacy agent:
+    its inputs object)."""
+    if spec.protocol == LEGACY_PROTOCOL:
+        return legacy_stdin(spec.inputs)
     envelope = InputEnvelope(
         protocol=PROTOCOL_V1,
         run=RunContext(id=spec.run_id, node=spec.node_id, attempt=spec.attempt),
@@ -60,13 +76,28 @@ def envelope_bytes(spec: AttemptSpec) -> bytes:
 
 
 def protocol_environment(spec: AttemptSpec) -> dict[str, str]:
-    """The ``MENTAT_*`` variables every agent process gets."""
-    return {
-        ENV_PROTOCOL: PROTOCOL_V1,
+    """The ``MENTAT_*`` variables every agent process gets (``MENTAT_PROTOCOL`` is
+    ``legacy`` for a legacy agent, which also gets the original ``RUN_ID``, ``NODE_ID`` and
+    ``AGENT_ID``)."""
+    env = {
+        ENV_PROTOCOL: spec.protocol,
         ENV_RUN_ID: spec.run_id,
         ENV_NODE_ID: spec.node_id,
         ENV_ATTEMPT: str(spec.attempt),
     }
+    if spec.protocol == LEGACY_PROTOCOL:
+        env.update(
+            legacy_environment(run_id=spec.run_id, node_id=spec.node_id, agent_id=spec.agent_id)
+        )
+    return env
+
+
+def input_environment(spec: AttemptSpec) -> dict[str, str]:
+    """Variables carrying the inputs (as sensitive as the envelope): a legacy agent's
+    ``INPUT_SPEC`` and ``INPUT_CONTEXT``; none for a v1 agent."""
+    if spec.protocol == LEGACY_PROTOCOL:
+        return legacy_input_environment(spec.inputs)
+    return {}
 
 
 def start_failed(message: str) -> AttemptResult:
@@ -84,14 +115,69 @@ class Stop:
     message: str
 
 
-class AttemptRecorder:
-    """Follows one attempt's events and builds its :class:`AttemptResult`."""
+class StdoutReader(Protocol):
+    """Turns an agent's stdout lines into events."""
 
-    def __init__(self) -> None:
+    @property
+    def problem(self) -> ResultProblem | None:
+        """After :meth:`finish`: why the output is unusable although the agent exited 0."""
+        ...
+
+    def line(self, text: str) -> list[AgentEvent]:
+        """The events one non-blank line stands for."""
+        ...
+
+    def finish(self) -> list[AgentEvent]:
+        """The events due at the end of stdout."""
+        ...
+
+
+class _V1Stdout:
+    """Protocol v1: each line is one event (:func:`parse_stdout_line`)."""
+
+    problem: ResultProblem | None = None
+
+    def line(self, text: str) -> list[AgentEvent]:
+        event = parse_stdout_line(text)
+        return [] if event is None else [event]
+
+    def finish(self) -> list[AgentEvent]:
+        return []
+
+
+def _stdout_reader(spec: AttemptSpec) -> StdoutReader:
+    if spec.protocol == LEGACY_PROTOCOL:
+        return LegacyStdout(spec.output_pins)
+    return _V1Stdout()
+
+
+class AttemptRecorder:
+    """Reads one attempt's stdout, follows its events and builds its :class:`AttemptResult`."""
+
+    def __init__(self, spec: AttemptSpec) -> None:
         self.outputs: dict[str, Any] = {}
         self.last_checkpoint: Any = None
         self.error: ErrorEvent | None = None
+        self._stdout = _stdout_reader(spec)
+        self._stdout_ended = False
         self._stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+
+    def stdout_line(self, text: str) -> list[AgentEvent]:
+        """Record and return the events of one non-blank stdout line (decoded)."""
+        events = self._stdout.line(text)
+        for event in events:
+            self.record(event)
+        return events
+
+    def stdout_end(self) -> list[AgentEvent]:
+        """Record and return the events due at the end of stdout (a legacy agent's result)."""
+        if self._stdout_ended:
+            return []
+        self._stdout_ended = True
+        events = self._stdout.finish()
+        for event in events:
+            self.record(event)
+        return events
 
     def record(self, event: AgentEvent) -> None:
         match event:
@@ -122,6 +208,7 @@ class AttemptRecorder:
         ``stop`` says why the driver stopped the agent, if it did; ``limits_note`` is added
         to messages about exit codes and signals, which resource limits may explain.
         """
+        self.stdout_end()  # a driver that could not read stdout to its end did not call it
         if stop is not None and stop.reason is FailureReason.CANCELLED:
             return AttemptResult(
                 outcome=AttemptOutcome.CANCELLED,
@@ -143,6 +230,17 @@ class AttemptRecorder:
         elif exit_code:
             reason, message = FailureReason.EXIT_CODE, f"exited with code {exit_code}"
             message += limits_note + self._tail()
+        elif (problem := self._stdout.problem) is not None:
+            # A legacy agent that exited 0 without a usable result: its own failure, for good.
+            return AttemptResult(
+                outcome=AttemptOutcome.FAILED,
+                reason=FailureReason.AGENT_ERROR,
+                message=problem.message,
+                exit_code=exit_code,
+                error_code=problem.code,
+                retryable=False,
+                last_checkpoint=self.last_checkpoint,
+            )
         else:
             return AttemptResult(
                 outcome=AttemptOutcome.SUCCEEDED,

@@ -14,7 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from mentatlab.model.protocol import AgentEvent
+from mentatlab.model.manifest import AgentProtocol
+from mentatlab.model.protocol import PROTOCOL_V1, AgentEvent
 
 __all__ = [
     "AttemptOutcome",
@@ -86,6 +87,11 @@ class AttemptSpec:
     resume: Any = None
     env: Mapping[str, str] = field(default_factory=dict)
     limits: ExecutionLimits = field(default_factory=ExecutionLimits)
+    protocol: AgentProtocol = PROTOCOL_V1
+    """The manifest's ``protocol``: ``legacy`` agents get their inputs and are read the
+    original MentatLab way (:mod:`mentatlab.engine.legacy_io`)."""
+    output_pins: tuple[str, ...] = ()
+    """The agent's declared output pins: where a legacy agent's result object goes."""
 
 
 @dataclass(frozen=True, kw_only=True)

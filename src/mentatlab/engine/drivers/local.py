@@ -19,13 +19,13 @@ from mentatlab.engine.agent_io import (
     LineSplitter,
     LineTooLongError,
     decode_line,
-    parse_stdout_line,
     stderr_log_event,
 )
 from mentatlab.engine.drivers.attempt import (
     AttemptRecorder,
     Stop,
     envelope_bytes,
+    input_environment,
     protocol_environment,
     start_failed,
 )
@@ -42,6 +42,7 @@ from mentatlab.engine.drivers.process import (
     resolve_command,
     signal_group,
 )
+from mentatlab.model.protocol import AgentEvent
 
 __all__ = ["LocalProcessDriver"]
 
@@ -133,7 +134,7 @@ class _Attempt:
         self._pgid = transport.get_pid()  # a new session's leader: its pid is the group id
         self._on_event = on_event
         self._cancel = cancel
-        self._recorder = AttemptRecorder()
+        self._recorder = AttemptRecorder(spec)
         self._emit_lock = asyncio.Lock()  # stdout and stderr readers take turns, in order
         self._loop = asyncio.get_running_loop()
         self._started = self._last_event = self._loop.time()
@@ -287,22 +288,29 @@ class _Attempt:
         rest = splitter.finish()
         if rest is not None and not self._flood.done():
             await self._line(rest, stdout=stdout)
+        if stdout and not self._flood.done():
+            await self._emit(self._recorder.stdout_end())
 
     async def _line(self, line: bytes, *, stdout: bool) -> None:
+        text = decode_line(line)
         if stdout:
-            event = parse_stdout_line(line)
-            if event is None:
+            if not text.strip():
                 return
             self._last_event = self._loop.time()
+            events = self._recorder.stdout_line(text)
         else:
-            text = decode_line(line)
             event = stderr_log_event(text)
             if event is None:
                 return
             self._recorder.note_stderr(text)
-        self._recorder.record(event)
+            self._recorder.record(event)
+            events = [event]
+        await self._emit(events)
+
+    async def _emit(self, events: list[AgentEvent]) -> None:
         async with self._emit_lock:
-            await self._on_event(event)
+            for event in events:
+                await self._on_event(event)
 
 
 def _environment(spec: AttemptSpec) -> dict[str, str]:
@@ -310,6 +318,7 @@ def _environment(spec: AttemptSpec) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"  # events reach MentatLab as they are printed
     env.update(spec.env)
     env.update(protocol_environment(spec))
+    env.update(input_environment(spec))
     return env
 
 

@@ -1,5 +1,6 @@
 """The Kubernetes driver: each attempt of an agent node is a pod (docs/kubernetes-driver.md)."""
 
+from mentatlab.engine.drivers.kubernetes.connections import cluster_client, cluster_transport
 from mentatlab.engine.drivers.kubernetes.driver import KubernetesDriver
 from mentatlab.engine.drivers.kubernetes.logs import LogSource, LogStreamError, PodLogApi
 from mentatlab.engine.drivers.kubernetes.pods import (
@@ -22,4 +23,6 @@ __all__ = [
     "PodOptions",
     "Timeouts",
     "attempt_name",
+    "cluster_client",
+    "cluster_transport",
 ]

@@ -9,13 +9,15 @@ says (``str.splitlines`` would also split inside an event at U+2028 and friends)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 import httpx2
 from lightkube import AsyncClient
 from lightkube.config.client_adapter import AsyncClient as adapter_client
 from lightkube.config.client_adapter import ConnectionParams
+
+from mentatlab.engine.drivers.kubernetes.connections import cluster_transport
 
 __all__ = ["LogSource", "LogStreamError", "PodLogApi"]
 
@@ -27,10 +29,12 @@ class LogStreamError(Exception):
 
 
 class LogSource(Protocol):
-    def stream(self, *, namespace: str, pod: str, container: str) -> AsyncIterator[bytes]:
+    def stream(self, *, namespace: str, pod: str, container: str) -> AsyncGenerator[bytes, None]:
         """The container's output from its start, following it until the container ends.
 
-        Raises :class:`LogStreamError` when the log cannot be read.
+        Raises :class:`LogStreamError` when the log cannot be read. The reader closes the
+        generator (``aclose``) as soon as it stops reading, so a source can release its
+        connection at once.
         """
         ...
 
@@ -44,12 +48,20 @@ class PodLogApi:
         # The read timeout is off: an agent may legitimately be silent for a long time.
         self._timeout = httpx2.Timeout(connect_seconds, read=None)
 
-    async def stream(self, *, namespace: str, pod: str, container: str) -> AsyncIterator[bytes]:
+    async def stream(
+        self, *, namespace: str, pod: str, container: str
+    ) -> AsyncGenerator[bytes, None]:
         url = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
         params = {"container": container, "follow": "true"}
         try:
+            # Each stream connects anew, so a stream stopped early is often stopped mid-TLS
+            # handshake: cluster_transport closes such a connection at once.
+            connection = ConnectionParams(
+                timeout=self._timeout,
+                transport=cluster_transport(self._config),  # type: ignore[arg-type]
+            )
             async with (
-                adapter_client(self._config, ConnectionParams(timeout=self._timeout)) as http,
+                adapter_client(self._config, connection) as http,
                 http.stream("GET", url, params=params) as response,
             ):
                 if response.is_error:

@@ -38,7 +38,11 @@ from lightkube.models.core_v1 import (
 from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
 from lightkube.resources.core_v1 import Pod, Secret
 
-from mentatlab.engine.drivers.attempt import envelope_bytes, protocol_environment
+from mentatlab.engine.drivers.attempt import (
+    envelope_bytes,
+    input_environment,
+    protocol_environment,
+)
 from mentatlab.engine.drivers.base import AttemptSpec
 from mentatlab.engine.drivers.kubernetes.names import label_value
 from mentatlab.model.manifest import AgentManifest, ResourceAmounts
@@ -190,12 +194,15 @@ def container_command(command: tuple[str, ...]) -> tuple[list[str], list[str]]:
 
 
 def build_secret(spec: AttemptSpec, options: PodOptions, *, name: str, namespace: str) -> Secret:
-    """The immutable Secret carrying the attempt's input envelope (inputs may be sensitive)."""
+    """The immutable Secret carrying the attempt's input envelope (inputs may be sensitive),
+    and a legacy agent's ``INPUT_SPEC``/``INPUT_CONTEXT``, which its env refers to."""
+    data = {ENVELOPE_KEY: envelope_bytes(spec)}
+    data.update((key, value.encode()) for key, value in input_environment(spec).items())
     return Secret(
         metadata=_metadata(spec, options, name=name, namespace=namespace),
         type="Opaque",
         immutable=True,
-        data={ENVELOPE_KEY: base64.b64encode(envelope_bytes(spec)).decode("ascii")},
+        data={key: base64.b64encode(value).decode("ascii") for key, value in data.items()},
     )
 
 
@@ -216,7 +223,7 @@ def build_pod(
         imagePullPolicy=options.image_pull_policy,
         command=command,
         args=args,
-        env=_env(spec, manifest),
+        env=_env(spec, manifest, secret=name),
         resources=resource_requirements(
             manifest,
             default_requests=options.default_requests,
@@ -283,14 +290,25 @@ def _metadata(spec: AttemptSpec, options: PodOptions, *, name: str, namespace: s
     )
 
 
-def _env(spec: AttemptSpec, manifest: AgentManifest | None) -> list[EnvVar]:
-    """Literal env, then the manifest's ``valueFrom`` references, then ``MENTAT_*`` (which win)."""
+def _env(spec: AttemptSpec, manifest: AgentManifest | None, *, secret: str) -> list[EnvVar]:
+    """Literal env, then the manifest's ``valueFrom`` references, then ``MENTAT_*`` and the
+    input variables (read from the attempt's Secret), which win."""
     env = _base_env()
     env.update((key, EnvVar(name=key, value=value)) for key, value in spec.env.items())
     if manifest is not None:
         env.update((var.name, var) for var in manifest_env(manifest) if var.valueFrom is not None)
     env.update(
         (key, EnvVar(name=key, value=value)) for key, value in protocol_environment(spec).items()
+    )
+    env.update(
+        (
+            key,
+            EnvVar(
+                name=key,
+                valueFrom=EnvVarSource(secretKeyRef=SecretKeySelector(name=secret, key=key)),
+            ),
+        )
+        for key in input_environment(spec)
     )
     return list(env.values())
 

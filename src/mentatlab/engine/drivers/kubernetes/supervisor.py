@@ -19,12 +19,7 @@ import httpx2
 from lightkube import ApiError, AsyncClient
 from lightkube.resources.core_v1 import Pod, Secret
 
-from mentatlab.engine.agent_io import (
-    LineSplitter,
-    LineTooLongError,
-    decode_line,
-    parse_stdout_line,
-)
+from mentatlab.engine.agent_io import LineSplitter, LineTooLongError, decode_line
 from mentatlab.engine.drivers.attempt import STDERR_TAIL_LINES, AttemptRecorder, Stop
 from mentatlab.engine.drivers.base import (
     AttemptResult,
@@ -80,7 +75,7 @@ class PodAttempt:
         self._logs = log_source
         self._on_event = on_event
         self._cancel = cancel
-        self._recorder = AttemptRecorder()
+        self._recorder = AttemptRecorder(spec)
         self._loop = asyncio.get_running_loop()
         self._created = self._loop.time()
         self._running_since: float | None = None
@@ -116,7 +111,10 @@ class PodAttempt:
             # Also on CancelledError: the pod is left running for the next operator to adopt.
             tasks = [t for t in (follower, self._log_task) if t is not None]
             for task in tasks:
-                task.cancel()
+                # Not twice: a second cancel would interrupt the clean-up (closing its
+                # API-server connection) of a task someone else (kopf's shutdown) cancelled.
+                if not task.cancelling():
+                    task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         result = self._result(ending.stop)
         await self._collect_garbage(pod=ending.delete_grace is None)
@@ -263,25 +261,30 @@ class PodAttempt:
         total = 0
         deadline = self._loop.time() + self._t.log_retry_seconds
         while True:
+            # aclosing: the followed log's connection closes when reading stops (a limit, a
+            # cancellation), not whenever the garbage collector finalizes the generator.
+            stream = self._logs.stream(
+                namespace=self._namespace, pod=self._name, container=AGENT_CONTAINER
+            )
             try:
-                async for chunk in self._logs.stream(
-                    namespace=self._namespace, pod=self._name, container=AGENT_CONTAINER
-                ):
-                    total += len(chunk)
-                    if total > limits.max_output_bytes:
-                        self._flood_at(
-                            f"output limit: wrote more than {limits.max_output_bytes} bytes"
-                        )
-                        return
-                    try:
-                        lines = splitter.feed(chunk)
-                    except LineTooLongError:
-                        self._flood_at(
-                            f"output limit: wrote a line longer than {limits.max_line_bytes} bytes"
-                        )
-                        return
-                    for line in lines:
-                        await self._line(line)
+                async with contextlib.aclosing(stream) as chunks:
+                    async for chunk in chunks:
+                        total += len(chunk)
+                        if total > limits.max_output_bytes:
+                            self._flood_at(
+                                f"output limit: wrote more than {limits.max_output_bytes} bytes"
+                            )
+                            return
+                        try:
+                            lines = splitter.feed(chunk)
+                        except LineTooLongError:
+                            self._flood_at(
+                                "output limit: wrote a line longer than "
+                                f"{limits.max_line_bytes} bytes"
+                            )
+                            return
+                        for line in lines:
+                            await self._line(line)
             except LogStreamError as exc:
                 # Just started containers may not serve their log yet; never re-read after
                 # data arrived, or events would be relayed twice.
@@ -296,6 +299,8 @@ class PodAttempt:
         rest = splitter.finish()
         if rest is not None:
             await self._line(rest)
+        for event in self._recorder.stdout_end():
+            await self._emit(event)
 
     def _flood_at(self, message: str) -> None:
         if not self._flood.done():
@@ -303,17 +308,16 @@ class PodAttempt:
         self._changed.set()
 
     async def _line(self, line: bytes) -> None:
-        event = parse_stdout_line(line)
-        if event is None:
+        text = decode_line(line)
+        if not text.strip():
             return
         self._last_line = self._loop.time()
-        text = decode_line(line)
-        if isinstance(event, LogEvent) and event.message == text:
-            # Plain text: most likely stderr (the log merges both), quoted in failure messages.
-            self._recorder.note_stderr(text)
-            self._plain_lines = True
-        self._recorder.record(event)
-        await self._emit(event)
+        for event in self._recorder.stdout_line(text):
+            if isinstance(event, LogEvent) and event.message == text:
+                # Plain text: most likely stderr (the log merges both), quoted in failure messages.
+                self._recorder.note_stderr(text)
+                self._plain_lines = True
+            await self._emit(event)
 
     async def _emit(self, event: AgentEvent) -> None:
         await self._on_event(event)
