@@ -32,9 +32,9 @@ LABEL = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 def test_every_known_document_is_covered() -> None:
-    # 5 loadable originals (the templates hold placeholders) + the 4 agents of this repo.
+    # 5 loadable originals (the templates hold placeholders) + the 7 agents of this repo.
     assert len(MANIFESTS) == 12
-    # 4 original flows + 3 examples.
+    # 4 original flows + 4 examples.
     assert len(FLOWS) == 8
 
 
