@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,15 +19,13 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from ruamel.yaml import YAML
-from sqlalchemy import create_engine, make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy import URL
 
 from mentatlab.api import Settings, create_app
 from mentatlab.client import Client
 from mentatlab.store import SqlRunStore, generate_key, open_store
 
 REPO = Path(__file__).resolve().parents[2]
-POSTGRES_URL_ENV = "MENTATLAB_TEST_POSTGRES_URL"
 MENTATCTL = str(Path(sys.executable).with_name("mentatctl"))
 STARTUP_SECONDS = 60
 
@@ -220,42 +216,14 @@ def agents_dir(tmp_path: Path) -> Path:
     return write_agents(tmp_path / "agents")
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """The test PostgreSQL server's database (``make pg-up`` starts it; ``make test`` too)."""
-    url = os.environ.get(POSTGRES_URL_ENV)
-    if not url:
-        exports = subprocess.run(
-            [REPO / "hack" / "postgres" / "env.sh"], capture_output=True, text=True, check=False
-        )
-        url = shlex.split(exports.stdout.strip().partition("=")[2] or "''")[0]
-        try:
-            create_engine(url, poolclass=NullPool).connect().close()
-        except Exception:  # not started, or stopped since: make test always has one
-            pytest.skip(f"no test PostgreSQL server: set {POSTGRES_URL_ENV} or run make pg-up")
-    return url
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest) -> Iterator[str | None]:
+def db(request: pytest.FixtureRequest) -> str | None:
     """A store URL per backend: None for SQLite under MENTATLAB_HOME, or a new, empty
-    PostgreSQL schema (dropped afterwards), the only one on the connections' search_path."""
+    PostgreSQL schema (tests/pg_fixtures.py), the only one on the connections' search_path."""
     if request.param == "sqlite":
-        yield None
-        return
-    url = make_url(request.getfixturevalue("postgres_url"))
-    admin = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    schema = f"api_{uuid.uuid4().hex[:16]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
-        )
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+        return None
+    schema: URL = request.getfixturevalue("postgres_schema")
+    return schema.render_as_string(hide_password=False)
 
 
 @pytest.fixture

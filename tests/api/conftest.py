@@ -1,3 +1,3 @@
-from api_harness import agents_dir, app, db, keys, postgres_url, server, server_factory
+from api_harness import agents_dir, app, db, keys, server, server_factory
 
-__all__ = ["agents_dir", "app", "db", "keys", "postgres_url", "server", "server_factory"]
+__all__ = ["agents_dir", "app", "db", "keys", "server", "server_factory"]
