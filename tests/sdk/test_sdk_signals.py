@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from conftest import envelope, parse_events, write_agent
 
 Start = Callable[[str], subprocess.Popen[bytes]]
