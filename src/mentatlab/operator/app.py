@@ -25,7 +25,7 @@ from mentatlab.k8s.objects import InvalidResourceError, cr_to_flow, cr_to_manife
 from mentatlab.operator.agentdeployments import reconcile_agent_deployment
 from mentatlab.operator.flowruns import FlowRunWorker, OperatorContext, PostEvent
 from mentatlab.operator.status import ready_condition
-from mentatlab.store import open_store
+from mentatlab.store import SqlRunStore, open_store
 
 __all__ = ["OperatorOptions", "build_registry", "run_operator"]
 
@@ -39,9 +39,22 @@ class OperatorOptions:
     namespaces: tuple[str, ...] = ()
     """Namespaces to watch; empty means the whole cluster."""
     home: Path | None = None
-    """Run store directory (``$MENTATLAB_HOME`` by default)."""
+    """Run store directory (``$MENTATLAB_HOME`` by default) of a SQLite store."""
     context: OperatorContext | None = None
     """Tests pass a prepared context (e.g. with their own log source)."""
+    database_url: str | None = None
+    """The run store's URL (``postgresql+psycopg://…``, ``sqlite:///…``) instead of ``home``."""
+
+    def __post_init__(self) -> None:
+        if self.database_url is not None and self.home is not None:
+            raise ValueError("OperatorOptions takes a home directory or a database URL, not both")
+
+    def open_store(self) -> SqlRunStore:
+        """The run store these options name (``database_url``, else the SQLite one in
+        ``home``); raises :class:`~mentatlab.store.StoreError` when it cannot be opened."""
+        if self.database_url is not None:
+            return open_store(url=self.database_url)
+        return open_store(self.home)
 
 
 def build_registry(context: OperatorContext) -> kopf.OperatorRegistry:
@@ -131,7 +144,7 @@ async def run_operator(options: OperatorOptions, *, stop: asyncio.Event | None =
             if options.kubeconfig is not None
             else KubeConfig.from_env()
         )
-        owned_store = open_store(options.home)
+        owned_store = options.open_store()
         context = OperatorContext(client=AsyncClient(config), store=owned_store)
     try:
         await kopf.operator(
