@@ -59,13 +59,3 @@ def control_plane() -> Iterator[Path]:
     yield kubeconfig
     if started_here:
         subprocess.run([HACK / "down.sh"], check=False, capture_output=True)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Streams to the API server (followed logs, watches) cancelled mid-read are sometimes
-    # reclaimed by the garbage collector later, inside whichever test runs then. The sockets
-    # are closed either way; which client leaves them to the collector is still to be found.
-    leak = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
-            item.add_marker(leak)

@@ -27,6 +27,7 @@ __all__ = [
     "ORIGINAL",
     "REPO",
     "crd_schema",
+    "custom_object",
     "known_flows",
     "known_manifests",
     "pruned_paths",
@@ -37,6 +38,21 @@ __all__ = [
 def crd_schema(kind: str) -> dict[str, Any]:
     [crd] = [c for c in custom_resource_definitions() if c["spec"]["names"]["kind"] == kind]
     return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]  # type: ignore[no-any-return]
+
+
+def custom_object(
+    kind: str, spec: Mapping[str, Any], *, name: str = "r", status: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A ``mentatlab.io/v1`` object of ``kind`` (with ``status`` only when one is given)."""
+    obj: dict[str, Any] = {
+        "apiVersion": "mentatlab.io/v1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "spec": dict(spec),
+    }
+    if status:
+        obj["status"] = dict(status)
+    return obj
 
 
 def schema_errors(obj: Mapping[str, Any]) -> list[str]:

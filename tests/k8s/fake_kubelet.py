@@ -3,11 +3,13 @@
 kwok simulates pod *status* only; no agent code runs in a kwok pod. So that outputs and events
 are tested end to end, :class:`FakeKubelet` plays the kubelet of one extra Node:
 
-- The Node carries the label and taint ``mentatlab.io/fake-kubelet=run`` (NoSchedule) and
+- The Node carries the label and taint ``mentatlab.io/fake-kubelet=run-PID`` (NoSchedule) and
   *no* ``kwok.x-k8s.io/node`` annotation, so kwok (``--manage-nodes-with-annotation-selector``)
   neither manages it nor plays the pods bound to it: no kwok Stage needs changing. Pods reach
   it with :attr:`FakeKubelet.node_selector` and :attr:`FakeKubelet.tolerations` (the driver's
-  ``PodOptions``). The Node stays Ready through a Lease renewed every few seconds.
+  ``PodOptions``). The Node stays Ready through a Lease renewed every few seconds. Node name
+  and label value hold the test process's pid, so test sessions sharing one control plane
+  never run each other's pods; nodes of killed sessions (their Lease expired) are removed.
 - For each pod bound to it, it maps the container image to a local Cog-Pak directory (``images``;
   an unknown image reports ``ErrImagePull`` like a kubelet), reads the input envelope from the
   Secret the pod mounts (through the API server), resolves the container's env (literal values
@@ -36,15 +38,16 @@ import signal
 import ssl
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 from aiohttp import web
 from lightkube import ALL_NS, ApiError, AsyncClient
 from lightkube.models.core_v1 import Toleration
+from lightkube.operators import exists
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import ConfigMap, Node, Pod, Secret
 from lightkube.types import PatchType
@@ -55,7 +58,8 @@ from mentatlab.engine.drivers.process import resolve_command
 __all__ = ["FAKE_KUBELET_LABEL", "FAKE_KUBELET_VALUE", "FakeKubelet"]
 
 FAKE_KUBELET_LABEL = "mentatlab.io/fake-kubelet"
-FAKE_KUBELET_VALUE = "run"
+FAKE_KUBELET_VALUE = f"run-{os.getpid()}"
+"""Per test process: concurrent sessions on one control plane each get their own node."""
 _LEASE_SECONDS = 40
 _RENEW_SECONDS = 5.0
 _MEMORY_POLL_SECONDS = 0.05
@@ -110,7 +114,11 @@ class FakeKubelet:
     """The kubelet of Node ``node_name``, running agents from ``images`` (image → Cog-Pak)."""
 
     def __init__(
-        self, client: AsyncClient, *, images: Mapping[str, Path], node_name: str = "fake-kubelet-0"
+        self,
+        client: AsyncClient,
+        *,
+        images: Mapping[str, Path],
+        node_name: str = f"fake-kubelet-{os.getpid()}",
     ) -> None:
         self._client = client
         self._images = dict(images)
@@ -158,6 +166,7 @@ class FakeKubelet:
     # --- the Node -------------------------------------------------------------------------
 
     async def _register(self, port: int) -> None:
+        await self._remove_abandoned_nodes()
         with contextlib.suppress(ApiError):  # left over by an earlier, killed test session
             await self._client.delete(Node, self.node_name, grace_period=0)
         await self._client.create(
@@ -213,6 +222,24 @@ class FakeKubelet:
             )
         )
 
+    async def _remove_abandoned_nodes(self) -> None:
+        """Fake-kubelet nodes whose Lease nobody renews: their test session was killed."""
+        stale = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2 * _LEASE_SECONDS)
+        async for node in self._client.list(Node, labels={FAKE_KUBELET_LABEL: exists()}):
+            name = node.metadata.name if node.metadata else None
+            if name is None or name == self.node_name:
+                continue
+            try:
+                lease = await self._client.get(Lease, name, namespace="kube-node-lease")
+                renewed = lease.spec.renewTime if lease.spec else None
+            except ApiError:
+                renewed = None
+            if renewed is None or renewed < stale:
+                with contextlib.suppress(ApiError):
+                    await self._client.delete(Node, name, grace_period=0)
+                with contextlib.suppress(ApiError):
+                    await self._client.delete(Lease, name, namespace="kube-node-lease")
+
     @staticmethod
     def _ready_condition() -> dict[str, str]:
         return {
@@ -257,11 +284,15 @@ class FakeKubelet:
     async def _watch_pods(self) -> None:
         fields = {"spec.nodeName": self.node_name}
         while True:
+            # lightkube's watch is an async generator: aclosing closes its connection here,
+            # not whenever the garbage collector finalizes it.
+            events = cast(
+                AsyncGenerator[tuple[str, Pod], None],
+                self._client.watch(Pod, namespace=ALL_NS, fields=fields, server_timeout=60),
+            )
             with contextlib.suppress(ApiError, TimeoutError):
-                async with asyncio.timeout(70):
-                    async for kind, pod in self._client.watch(
-                        Pod, namespace=ALL_NS, fields=fields, server_timeout=60
-                    ):
+                async with asyncio.timeout(70), contextlib.aclosing(events) as pods:
+                    async for kind, pod in pods:
                         self._on_pod(kind, pod)
 
     def _on_pod(self, kind: str, pod: Pod) -> None:

@@ -30,6 +30,7 @@ from mentatlab.engine.drivers.kubernetes import (
     PodOptions,
     Timeouts,
     attempt_name,
+    cluster_client,
 )
 from mentatlab.model.manifest import AgentManifest
 from mentatlab.model.protocol import AgentEvent
@@ -54,7 +55,8 @@ def client() -> AsyncClient:
             "KUBECONFIG is not set: start the control plane with `make k8s-up` and "
             '`eval "$(make -s k8s-env)"` before running tests/k8s'
         )
-    return AsyncClient(KubeConfig.from_file(path))
+    # Connections close even when a request is cancelled mid-handshake (see connections.py).
+    return cluster_client(KubeConfig.from_file(path))
 
 
 def cogpak(directory: Path, source: str) -> Path:

@@ -149,6 +149,22 @@ class Operated:
     async def pods(self) -> list[Pod]:
         return [pod async for pod in self.cluster.client.list(Pod, namespace=self.namespace)]
 
+    async def pod_phases(self) -> dict[str, str | None]:
+        """Name -> phase of every pod in the namespace."""
+        return {
+            pod.metadata.name: pod.status.phase if pod.status else None
+            for pod in await self.pods()
+            if pod.metadata is not None and pod.metadata.name is not None
+        }
+
+    async def wait_for_pods(self, expected: Mapping[str, str | None], timeout: float = 30) -> None:
+        """Until the namespace holds exactly the pods ``expected`` (name -> phase)."""
+        deadline = time.monotonic() + timeout
+        while (phases := await self.pod_phases()) != expected:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"pods are {phases}, not {dict(expected)}")
+            await asyncio.sleep(0.2)
+
     async def events(self, name: str) -> list[Event]:
         fields: dict[str, Any] = {"involvedObject.name": name}
         return [

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from crd_helpers import crd_schema, schema_errors
+from crd_helpers import crd_schema, custom_object, schema_errors
 
 from mentatlab.k8s import (
     CATEGORY,
@@ -162,8 +162,7 @@ def test_flowrun_status_shape() -> None:
 
 
 def flowrun(spec: dict[str, Any], status: dict[str, Any] | None = None) -> dict[str, Any]:
-    obj = {"apiVersion": "mentatlab.io/v1", "kind": "FlowRun", "metadata": {"name": "r"}}
-    return {**obj, "spec": spec, **({"status": status} if status else {})}
+    return custom_object("FlowRun", spec, status=status)
 
 
 def test_schema_accepts_a_full_flowrun() -> None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from lightkube.resources.core_v1 import Pod
-from operator_harness import REPO, example, flow_of, make_agent, operated
+from operator_harness import FLAKY, REPO, SLEEPY, example, flow_of, make_agent, operated
 
 from mentatlab.model.run import RunStatus
 from mentatlab.operator.resources import AgentResource
@@ -35,31 +35,11 @@ def test_flowrun_runs_the_demo_flow_as_pods(tmp_path: Path) -> None:
             started = env.cluster.kubelet.started_pods
             assert len(started) == 3 and mood["podName"] in started  # one pod per agent node
             # podGC OnRunCompletion (the default): deleted once the run has finished
-            async with asyncio.timeout(60):
-                while await env.pods():
-                    await asyncio.sleep(0.2)
+            await env.wait_for_pods({})
             reasons = {event.reason for event in await env.events(name)}
             assert {"Started", "NodeRunning", "NodeSucceeded", "Succeeded"} <= reasons
 
     asyncio.run(scenario())
-
-
-FLAKY = """\
-import json, os, sys
-json.load(sys.stdin)
-if os.environ["MENTAT_ATTEMPT"] == "1":
-    sys.exit(3)
-print(json.dumps({"type": "output", "pin": "result", "value": "ok"}))
-"""
-
-SLEEPY = """\
-import json, os, sys, time
-json.load(sys.stdin)
-deadline = time.time() + 60
-while time.time() < deadline and not os.path.exists("release"):  # the test releases it
-    time.sleep(0.1)
-print(json.dumps({"type": "output", "pin": "result", "value": "rested"}))
-"""
 
 
 def test_failed_attempts_retry_as_new_pods(tmp_path: Path) -> None:

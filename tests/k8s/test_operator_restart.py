@@ -12,20 +12,18 @@ import signal
 from pathlib import Path
 
 from k8s_cluster import cluster
-from operator_harness import Operated, flow_of, make_agent, on_fake_kubelet, operator_process
+from operator_harness import (
+    SLEEPY,
+    Operated,
+    flow_of,
+    make_agent,
+    on_fake_kubelet,
+    operator_process,
+)
 
 from mentatlab.k8s.objects import flowrun_cr
 from mentatlab.operator.resources import FlowRunResource
 from mentatlab.store import open_store
-
-SLEEPY = """\
-import json, os, sys, time
-json.load(sys.stdin)
-deadline = time.time() + 60
-while time.time() < deadline and not os.path.exists("release"):  # the test releases it
-    time.sleep(0.1)
-print(json.dumps({"type": "output", "pin": "result", "value": "rested"}))
-"""
 
 
 def test_operator_killed_mid_run_resumes_without_duplicate_pods(tmp_path: Path) -> None:

@@ -81,6 +81,7 @@ def test_transition_times_change_only_when_a_condition_changes() -> None:
 def test_invalid_flowrun_is_failed_without_nodes() -> None:
     status = invalid_status("unknown agent x", generation=2, now=NOW)
     assert status["phase"] == "Failed" and "nodes" not in status
+    assert status["finishedAt"] == "2026-11-24T12:00:00Z"  # ttlSecondsAfterFinished counts from it
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["reason"] == "Invalid"
 

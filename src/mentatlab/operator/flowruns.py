@@ -117,6 +117,7 @@ class FlowRunWorker:
                 invalid_status(str(exc), generation=self.generation, now=_now())
             )
             self.post_event("Warning", "Invalid", str(exc))
+            await self._expire()
             return
         run_id = status.get("runId") or await self._create_run(spec, plan, document)
         pod_options = self._pod_options(spec, plan)

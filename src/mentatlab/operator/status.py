@@ -86,6 +86,7 @@ def invalid_status(message: str, *, generation: int, now: datetime) -> dict[str,
     stamp = _Stamp(message, generation, now)
     return {
         "phase": "Failed",
+        "finishedAt": _time(now),  # refusing it finishes it: ttlSecondsAfterFinished counts
         "message": message,
         "observedGeneration": generation,
         "conditions": [
