@@ -33,6 +33,7 @@ __all__ = [
     "ProgressEvent",
     "RunContext",
     "agent_event_adapter",
+    "escape_line_separators",
 ]
 
 PROTOCOL_V1: Final = "mentatlab.agent/v1"
@@ -42,6 +43,20 @@ ENV_NODE_ID = "MENTAT_NODE_ID"
 ENV_ATTEMPT = "MENTAT_ATTEMPT"
 
 LogLevel = Literal["debug", "info", "warning", "error"]
+
+_LINE_SEPARATORS: Final = ("\u2028", "\u2029", "\x85")
+
+
+def escape_line_separators(json_text: str) -> str:
+    """``json_text`` with U+2028, U+2029 and U+0085 as ``\\u`` escapes (protocol "Writing events").
+
+    JSON allows them raw inside strings, but ``str.splitlines()`` and some line readers break
+    lines there; escaped, the line means the same JSON to every reader.
+    """
+    for char in _LINE_SEPARATORS:
+        if char in json_text:
+            json_text = json_text.replace(char, f"\\u{ord(char):04x}")
+    return json_text
 
 
 class RunContext(BaseModel):

@@ -7,9 +7,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-__all__ = ["EventWriter", "encode_json"]
+from mentatlab.model.protocol import escape_line_separators
 
-_LINE_BREAKS = ("\u2028", "\u2029", "\x85")
+__all__ = ["EventWriter", "encode_json"]
 
 
 def encode_json(value: Any) -> str:
@@ -18,11 +18,7 @@ def encode_json(value: Any) -> str:
     ``allow_nan=False`` because NaN and Infinity are not JSON and the engine would reject the line.
     """
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    # Valid raw in JSON strings, but str.splitlines() and JavaScript line readers break on them.
-    for char in _LINE_BREAKS:
-        if char in text:
-            text = text.replace(char, f"\\u{ord(char):04x}")
-    return text
+    return escape_line_separators(text)
 
 
 class EventWriter:

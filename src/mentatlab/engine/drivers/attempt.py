@@ -41,6 +41,7 @@ from mentatlab.model.protocol import (
     InputEnvelope,
     OutputEvent,
     RunContext,
+    escape_line_separators,
 )
 
 __all__ = [
@@ -72,7 +73,7 @@ def envelope_bytes(spec: AttemptSpec) -> bytes:
         params=dict(spec.params),
         resume=spec.resume,
     )
-    return envelope.model_dump_json().encode() + b"\n"
+    return escape_line_separators(envelope.model_dump_json()).encode() + b"\n"
 
 
 def protocol_environment(spec: AttemptSpec) -> dict[str, str]:
