@@ -20,6 +20,7 @@ import typer
 
 import mentatlab
 from mentatlab.cli.common import console, fail
+from mentatlab.cli.signing_cmd import pack, sign, verify
 
 __all__ = ["app"]
 
@@ -71,6 +72,11 @@ def init(
     )
     if lang in _SDK_MARKER:
         console.print("(its first run installs and builds it: see run.sh)", markup=False)
+
+
+app.command("pack")(pack)
+app.command("sign")(sign)
+app.command("verify")(verify)
 
 
 def _sdk_path(lang: Language, target: Path) -> str:

@@ -21,6 +21,7 @@ from mentatlab.cli.operator_cmd import app as operator_app
 from mentatlab.cli.run_cmd import run
 from mentatlab.cli.runs_cmd import app as runs_app
 from mentatlab.cli.serve_cmd import serve
+from mentatlab.cli.signing_cmd import keys_app
 from mentatlab.cli.validate_cmd import validate
 
 __all__ = ["app", "main"]
@@ -42,6 +43,7 @@ app.add_typer(operator_app, name="operator")
 app.add_typer(k8s_app, name="k8s")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:
