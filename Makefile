@@ -13,7 +13,7 @@ CARGO_TARGET_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mentatlab/cargo-targe
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,10 +22,13 @@ run: $(STAMP)
 	$(BIN)/mentatctl run examples/hello.flow.yaml
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests agents tools conformance
-	$(BIN)/ruff format --check src tests agents tools conformance
+	$(BIN)/ruff check src tests agents tools conformance bench
+	$(BIN)/ruff format --check src tests agents tools conformance bench
 	$(BIN)/mypy
+	$(BIN)/mypy --strict bench
 	$(BIN)/lint-imports
+	$(BIN)/bandit -r $(SRC) -lll -q
+	git ls-files -z | xargs -0 $(BIN)/python tools/check_secrets.py
 	cargo fmt --manifest-path sdks/rust/Cargo.toml --check
 	cargo fmt --manifest-path conformance/agents/rust/Cargo.toml --check
 	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) cargo clippy --locked --quiet --manifest-path sdks/rust/Cargo.toml --all-targets --features client -- -D warnings
@@ -49,8 +52,8 @@ deploy: $(STAMP)
 	$(BIN)/mentatctl k8s render --kustomize deploy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests agents tools conformance
-	$(BIN)/ruff format src tests agents tools conformance
+	$(BIN)/ruff check --fix src tests agents tools conformance bench
+	$(BIN)/ruff format src tests agents tools conformance bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
@@ -82,3 +85,16 @@ pg-down:
 
 pg-env:
 	@hack/postgres/env.sh
+
+# --- Benchmarks (bench/, docs/benchmarks.md) ----------------------------------
+# Figures, not pass/fail: results go to bench/results/ (not committed). The Kubernetes section
+# needs the local control plane: bench/run.sh starts it (and stops it if it was not running).
+# `make bench BENCH_FLAGS=--baseline` makes the run the committed baseline the docs show.
+.PHONY: bench bench-quick
+BENCH_FLAGS ?=
+
+bench: $(STAMP)
+	bench/run.sh --suite full --chart bench/results/benchmarks.png $(BENCH_FLAGS)
+
+bench-quick: $(STAMP)
+	bench/run.sh --suite quick --chart bench/results/benchmarks.png $(BENCH_FLAGS)

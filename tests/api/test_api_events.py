@@ -51,6 +51,23 @@ def test_resume_with_last_event_id_after_a_forced_disconnect(server: Server, key
         assert list(_raw(http, run_id, **{"Last-Event-ID": str(ids[-1])})) == []
 
 
+def test_without_follow_the_stream_ends_with_the_events_stored_so_far(
+    server: Server, keys: Keys
+) -> None:
+    with server.client(keys.write) as client:
+        run_id = client.create_run(ticker_flow(steps=3000, interval=0.05)).id
+        wait_until(lambda: len(list(client.follow_events(run_id, live=False))) >= 5)
+        so_far = list(client.follow_events(run_id, live=False))  # returns: the run goes on
+        assert client.get_run(run_id).status is RunStatus.RUNNING
+        assert _seqs(so_far) == list(range(1, len(so_far) + 1))
+        later = list(client.follow_events(run_id, last_event_id=so_far[-1].seq, live=False))
+        assert all(event.seq > so_far[-1].seq for event in later)
+        client.cancel_run(run_id)
+        everything = list(client.follow_events(run_id))  # live: to the final event
+        assert everything[: len(so_far)] == so_far
+        assert everything[-1].data["status"] == "cancelled"
+
+
 class _Flaky(httpx.BaseTransport):
     """Cuts the first event streams after a few lines, as a network would."""
 

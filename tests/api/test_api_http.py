@@ -46,7 +46,11 @@ def test_invalid_requests_are_422_problems(app: App) -> None:
     assert _assert_problem(not_json, 422)["type"] == "urn:mentatlab:problem:invalid-request"
     missing = _assert_problem(app.http.post("/api/v1/runs", json={}, headers=write), 422)
     assert missing["errors"] == [
-        {"loc": ["body", "flow"], "msg": "Field required", "type": "missing"}
+        {
+            "loc": ["body"],
+            "msg": "Value error, give either flow (a flow document) or flow_id (a stored flow)",
+            "type": "value_error",
+        }
     ]
     extra = app.http.post("/api/v1/runs", json={"flow": {}, "bogus": 1}, headers=write)
     _assert_problem(extra, 422)
@@ -147,6 +151,15 @@ ENDPOINTS: list[tuple[str, str, str | None, dict[str, object] | None]] = [
     ("POST", "/api/v1/runs", "write", {"flow": quick_flow()}),
     ("POST", "/api/v1/runs/r-none/cancel", "write", None),
     ("POST", "/api/v1/validate", "read", {"document": quick_flow()}),
+    ("GET", "/api/v1/agents", "read", None),
+    ("GET", "/api/v1/agents/t.none", "read", None),
+    ("POST", "/api/v1/agents", "write", {"manifest": {}, "location": "oci://t/none:1"}),
+    ("DELETE", "/api/v1/agents/t.none", "write", None),
+    ("GET", "/api/v1/flows", "read", None),
+    ("GET", "/api/v1/flows/t.none", "read", None),
+    ("POST", "/api/v1/flows", "write", {"flow": quick_flow()}),
+    ("PUT", "/api/v1/flows/t.none", "write", {"flow": quick_flow("t.none")}),
+    ("DELETE", "/api/v1/flows/t.none", "write", None),
     ("GET", "/api/v1/keys", "admin", None),
     ("POST", "/api/v1/keys", "admin", {"name": "another", "scopes": ["read"]}),
     ("DELETE", "/api/v1/keys/nobody", "admin", None),

@@ -13,7 +13,7 @@ import sys
 import time
 from asyncio.subprocess import Process
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,12 @@ from lightkube.types import PatchType
 
 from mentatlab.k8s.objects import agent_to_cr, flowrun_cr
 from mentatlab.model.flow import Flow
+from mentatlab.model.policy import Policy
 from mentatlab.operator.app import OperatorOptions, run_operator
 from mentatlab.operator.flowruns import OperatorContext
 from mentatlab.operator.resources import AgentResource, FlowRunResource, as_dict
 from mentatlab.store import SqlRunStore, open_store
-from mentatlab.validation import load_flow, load_manifest
+from mentatlab.validation import default_policy, load_flow, load_manifest
 from mentatlab.validation.catalog import AgentCatalog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,6 +64,7 @@ class Operated:
     home: Path
     _stop: asyncio.Event
     _task: asyncio.Task[None] | None = None
+    policy: Policy = field(default_factory=default_policy)
 
     @property
     def namespace(self) -> str:
@@ -78,6 +80,7 @@ class Operated:
             tolerations=self.cluster.kubelet.tolerations,
             status_interval_seconds=0.2,
             resync_seconds=1.0,
+            policy=self.policy,
         )
         options = OperatorOptions(namespaces=(self.namespace,), context=context)
         self._task = asyncio.create_task(run_operator(options, stop=self._stop))
@@ -193,11 +196,11 @@ def example(name: str) -> Flow:
 
 @contextlib.asynccontextmanager
 async def operated(
-    home: Path, extra_images: Mapping[str, Path] | None = None
+    home: Path, extra_images: Mapping[str, Path] | None = None, *, policy: Policy | None = None
 ) -> AsyncIterator[Operated]:
     async with cluster({**images(), **(extra_images or {})}) as env:
         with open_store(home) as store:
-            harness = Operated(env, store, home, asyncio.Event())
+            harness = Operated(env, store, home, asyncio.Event(), policy=policy or default_policy())
             harness.start()
             try:
                 yield harness

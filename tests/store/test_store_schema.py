@@ -17,7 +17,8 @@ from sqlalchemy import Connection, Engine, delete, func, insert, inspect, select
 
 from mentatlab.store import InvalidStoreUrlError, StoreUnavailableError, open_store, resolve_home
 from mentatlab.store.migrate import SCRIPT_LOCATION, alembic_config, upgrade_to_head
-from mentatlab.store.schema import attempts, events, metadata, nodes, runs
+from mentatlab.store.registry import Registry
+from mentatlab.store.schema import api_keys, attempts, events, metadata, nodes, runs
 from mentatlab.store.sqlite import BUSY_TIMEOUT_MS, create_sqlite_engine, migration_transaction
 
 TABLES = {
@@ -28,6 +29,8 @@ TABLES = {
     "api_keys",
     "audit_log",
     "audit_head",
+    "registered_agents",
+    "flows",
     "alembic_version",
 }
 
@@ -138,6 +141,48 @@ def test_upgrading_a_store_with_runs_keeps_every_row_and_foreign_key(engine: Eng
         ]
         conn.execute(delete(runs))  # the cascades survived the rebuild
         assert [conn.scalar(select(func.count()).select_from(t)) for t in tables] == [0] * 4
+
+
+def test_upgrading_a_0003_store_keeps_its_data_and_adds_the_registry(
+    engine: Engine, store_url: str
+) -> None:
+    now = datetime.now(UTC)
+    with _migrating(engine) as conn:
+        command.upgrade(alembic_config(conn), "0003")
+        conn.execute(
+            insert(runs).values(
+                id="r1",
+                status="succeeded",
+                flow_id="f",
+                flow_name="F",
+                flow={"meta": {"id": "f"}},
+                inputs={},
+                outputs={},
+                created_at=now,
+                last_seq=0,
+                cancel_requested=False,
+                owner_host="h",
+                owner_pid=1,
+                owner_create_time=0.0,
+            )
+        )
+        conn.execute(
+            insert(api_keys).values(
+                id="k1", name="ci", scopes=["read"], key_hash="0" * 64, created_at=now
+            )
+        )
+    with _migrating(engine) as conn:
+        upgrade_to_head(conn)
+        assert MigrationContext.configure(conn).get_current_revision() == _head()
+    with engine.connect() as conn:
+        assert conn.execute(select(runs.c.id, runs.c.flow)).all() == [("r1", {"meta": {"id": "f"}})]
+        assert conn.execute(select(api_keys.c.name)).scalars().all() == ["ci"]
+    with open_store(url=store_url) as store:
+        registry = Registry(store)
+        registry.create_flow({"meta": {"id": "f", "name": "F", "version": "1"}})
+        assert registry.get_flow("f").versions == ("1",)
+        assert store.get_run("r1").flow_id == "f"
+        assert store.get_run("r1").executor is None  # recorded before 0005 kept it
 
 
 def test_sqlite_table_rebuilds_refuse_to_run_with_foreign_keys_on(tmp_path: Path) -> None:

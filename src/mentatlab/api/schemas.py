@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from mentatlab.model.api import (
+    AgentInfo,
     AuditEntryInfo,
     AuditVerification,
     ChainBreakInfo,
+    FlowInfo,
     KeyInfo,
     ValidationResult,
 )
-from mentatlab.store import ApiKey, AuditEntry, Verification
+from mentatlab.store import ApiKey, AuditEntry, RegisteredAgent, StoredFlow, Verification
 from mentatlab.validation import ValidationReport
 
-__all__ = ["audit_entry_info", "key_info", "validation_result", "verification_info"]
+__all__ = [
+    "agent_info",
+    "audit_entry_info",
+    "flow_info",
+    "key_info",
+    "validation_result",
+    "verification_info",
+]
 
 
 def validation_result(report: ValidationReport) -> ValidationResult:
@@ -35,3 +46,11 @@ def verification_info(verification: Verification) -> AuditVerification:
         last_hash=verification.last_hash,
         first_bad=None if bad is None else ChainBreakInfo(seq=bad.seq, reason=bad.reason),
     )
+
+
+def agent_info(agent: RegisteredAgent) -> AgentInfo:
+    return AgentInfo.model_validate(asdict(agent))
+
+
+def flow_info(flow: StoredFlow) -> FlowInfo:
+    return FlowInfo.model_validate(asdict(flow))

@@ -12,7 +12,8 @@ from mentatlab.api.metrics import ServerMetrics
 from mentatlab.api.notifier import EventNotifier
 from mentatlab.api.pool import RunPool
 from mentatlab.api.settings import Settings
-from mentatlab.store import ApiKeys, AuditLog, SqlRunStore
+from mentatlab.service.agent_tokens import AgentTokens
+from mentatlab.store import ApiKeys, AuditLog, Registry, SqlRunStore
 
 __all__ = [
     "SAFE_METHODS",
@@ -36,6 +37,8 @@ class ServerState:
     metrics: ServerMetrics
     keys: ApiKeys
     audit: AuditLog
+    registry: Registry
+    agent_tokens: AgentTokens
 
     @property
     def store(self) -> SqlRunStore:

@@ -49,9 +49,11 @@ async def event_stream(
     *,
     after_seq: int,
     heartbeat_seconds: float,
+    follow: bool = True,
 ) -> AsyncIterator[str]:
     """Events of ``run_id`` after ``after_seq``, then live ones, until the run has finished
     and every event stored by then was sent; ``: ping`` after ``heartbeat_seconds`` idle.
+    Without ``follow``, only the events stored when the stream reaches the end of them.
 
     While the server shuts down, a stream of a run executed elsewhere ends once it has
     caught up (its client resumes from its last id on another server); streams of the
@@ -73,7 +75,7 @@ async def event_stream(
             last_sent = time.monotonic()
         if len(page) == PAGE_SIZE:
             continue
-        if finished or over:
+        if finished or over or not follow:
             return
         if not page and await _has_finished(store, run_id):
             # Its final events may have been stored between the read and this check: one

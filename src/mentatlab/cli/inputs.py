@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from mentatlab.cli.common import err_console, fail
 from mentatlab.validation import Finding
 from mentatlab.validation.loading import read_document
@@ -14,10 +16,10 @@ from mentatlab.validation.loading import read_document
 __all__ = ["parse_input_options", "print_findings", "read_input_file"]
 
 
-def print_findings(findings: Iterable[Finding]) -> None:
+def print_findings(findings: Iterable[Finding], *, to: Console = err_console) -> None:
     for finding in findings:
         style = "red" if finding.severity == "error" else "yellow"
-        err_console.print(str(finding), style=style, markup=False)
+        to.print(str(finding), style=style, markup=False)
 
 
 def parse_input_options(values: list[str]) -> dict[str, str]:

@@ -18,6 +18,7 @@ from mentatlab.cli.audit_cmd import app as audit_app
 from mentatlab.cli.common import EXIT_INTERNAL, err_console
 from mentatlab.cli.k8s_cmd import app as k8s_app
 from mentatlab.cli.operator_cmd import app as operator_app
+from mentatlab.cli.policy_cmd import app as policy_app
 from mentatlab.cli.run_cmd import run
 from mentatlab.cli.runs_cmd import app as runs_app
 from mentatlab.cli.serve_cmd import serve
@@ -43,6 +44,7 @@ app.add_typer(operator_app, name="operator")
 app.add_typer(k8s_app, name="k8s")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
 app.add_typer(keys_app, name="keys")
 
 

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from mentatlab.cli.common import EXIT_FAILED, DbOption, cli_store_url, fail
+from mentatlab.cli.policy_cmd import PolicyOption, cli_policy
 from mentatlab.store import StoreError
 
 __all__ = ["app"]
@@ -33,13 +34,16 @@ def run(
     ] = None,
     db: DbOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
+    policy: PolicyOption = None,
 ) -> None:
-    """Reconcile Agents, Flows and FlowRuns until SIGINT or SIGTERM."""
+    """Reconcile Agents, Flows and FlowRuns until SIGINT or SIGTERM, refusing FlowRuns
+    that break the security policy."""
     from mentatlab.operator.app import OperatorOptions, run_operator
 
     if kubeconfig is not None and not kubeconfig.is_file():
         fail(f"--kubeconfig {kubeconfig}: no such file")
     database_url = cli_store_url(db, home=home)
+    enforced = cli_policy(policy)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -49,6 +53,7 @@ def run(
         namespaces=tuple(namespace or ()),
         home=home,
         database_url=database_url,
+        policy=enforced,
     )
 
     async def main() -> None:

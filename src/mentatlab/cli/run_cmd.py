@@ -21,14 +21,16 @@ from mentatlab.cli.common import (
     store_session,
 )
 from mentatlab.cli.inputs import parse_input_options, print_findings, read_input_file
+from mentatlab.cli.policy_cmd import PolicyOption, cli_policy
 from mentatlab.cli.remote import ApiKeyOption, ServerOption, follow_run, remote_session
+from mentatlab.cli.secret_sources import SecretsFileOption, secret_source
 from mentatlab.cli.view import RunView, render_outputs
 from mentatlab.engine.drivers.local import LocalProcessDriver
 from mentatlab.model.run import RunRecord, RunStatus
-from mentatlab.service.execution import execute_run
+from mentatlab.service.execution import AgentAccess, execute_run
 from mentatlab.service.preparation import PreparedRun, parse_input_text, prepare_flow
 from mentatlab.store import SqlRunStore
-from mentatlab.validation import Mode, UsageError
+from mentatlab.validation import Mode, UsageError, is_policy_rule
 from mentatlab.validation.loading import read_document
 
 __all__ = ["run"]
@@ -59,30 +61,49 @@ def run(
     db: DbOption = None,
     server: ServerOption = None,
     api_key: ApiKeyOption = None,
+    policy: PolicyOption = None,
+    secrets_file: SecretsFileOption = None,
 ) -> None:
-    """Run FLOW locally, or on --server. Exit 0 if the run succeeded, 1 otherwise."""
+    """Run FLOW locally, or on --server. Exit 0 if the run succeeded, 1 otherwise.
+
+    A local run enforces the security policy (--policy; a server enforces its own) before
+    any agent starts."""
     typed_inputs = read_input_file(input_file) if input_file else {}
     text_inputs = parse_input_options(input_values or [])
     if server:
-        if agents or max_parallel or db:
-            fail("--agents, --max-parallel and --db are for local runs: a server uses its own")
+        if agents or max_parallel or db or secrets_file:
+            fail(
+                "--agents, --max-parallel, --db and --secrets-file are for local runs: "
+                "a server uses its own"
+            )
         # The server validates (in its own --mode); without the agents here, pin types are
         # unknown, so a command-line value is JSON when it parses, else a string.
         inputs = typed_inputs | {k: parse_input_text(v, None) for k, v in text_inputs.items()}
         record = _submit(server, api_key, flow, inputs, output=output)
         _finish(record, output)
         return
+    enforced = cli_policy(policy)
     try:
         prepared, findings = prepare_flow(
-            flow, agent_dirs=agents or [], inputs=typed_inputs, text_inputs=text_inputs, mode=mode
+            flow,
+            agent_dirs=agents or [],
+            inputs=typed_inputs,
+            text_inputs=text_inputs,
+            mode=mode,
+            policy=enforced,
         )
     except UsageError as exc:
         fail(str(exc))
     print_findings(findings)
     if prepared is None:
+        if any(is_policy_rule(f.rule) for f in findings if f.severity == "error"):
+            fail(f"{flow}: not run, it breaks policy {enforced.name!r}", EXIT_FAILED)
         fail(f"{flow}: not run, the flow is invalid", EXIT_FAILED)
+    access = AgentAccess(
+        secret_source=secret_source(secrets_file), secret_policy=enforced.allows_secret
+    )
     with store_session(db) as store:
-        record = _execute(store, prepared, max_parallel=max_parallel, output=output)
+        record = _execute(store, prepared, max_parallel=max_parallel, output=output, access=access)
     _finish(record, output)
 
 
@@ -119,7 +140,12 @@ def _submit(
 
 
 def _execute(
-    store: SqlRunStore, prepared: PreparedRun, *, max_parallel: int | None, output: OutputFormat
+    store: SqlRunStore,
+    prepared: PreparedRun,
+    *,
+    max_parallel: int | None,
+    output: OutputFormat,
+    access: AgentAccess,
 ) -> RunRecord:
     view = RunView(
         console, list(prepared.plan.nodes), live=output is OutputFormat.TEXT and console.is_terminal
@@ -141,6 +167,7 @@ def _execute(
             cancel=cancel,
             observer=None if quiet else view.on_event,
             on_created=None if quiet else lambda run_id: console.print(f"run {run_id} started"),
+            access=access,
         )
 
     with contextlib.nullcontext() if quiet else view:

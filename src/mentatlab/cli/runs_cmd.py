@@ -146,11 +146,11 @@ def logs(
 
     if server:
         with remote_session(server, api_key) as client:
-            # The event stream only ends with the run: without --follow, a run still going
-            # would keep the command waiting, which is what --follow (or watch) is for.
-            if not follow and client.get_run(run_id).status not in TERMINAL_RUN_STATUSES:
-                fail(f"run {run_id} is not finished: use --follow (or runs watch)", EXIT_FAILED)
-            follow_run(client, run_id, show, after=after, cancel_on_interrupt=False)
+            if follow:
+                follow_run(client, run_id, show, after=after, cancel_on_interrupt=False)
+            else:
+                for event in client.follow_events(run_id, last_event_id=after, live=False):
+                    show(event)
         return
     with store_session(db) as store:
         _get(store, run_id)

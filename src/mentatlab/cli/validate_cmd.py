@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mentatlab.cli.common import EXIT_FAILED, OutputFormat, console, fail, print_json
+from mentatlab.cli.policy_cmd import PolicyOption, cli_policy
 from mentatlab.validation import Mode, UsageError, validate_paths
 
 __all__ = ["validate"]
@@ -24,10 +25,13 @@ def validate(
         list[Path] | None, typer.Option("--agents", help="directory of Cog-Paks (repeatable)")
     ] = None,
     output: Annotated[OutputFormat, typer.Option(help="text or json")] = OutputFormat.TEXT,
+    policy: PolicyOption = None,
 ) -> None:
-    """Validate agent manifests and flows. Exit 0 valid, 1 invalid, 2 usage error."""
+    """Validate agent manifests and flows, and enforce the security policy on them.
+    Exit 0 valid, 1 invalid, 2 usage error."""
+    enforced = cli_policy(policy)
     try:
-        report = validate_paths(paths, agent_dirs=agents or [], mode=mode)
+        report = validate_paths(paths, agent_dirs=agents or [], mode=mode, policy=enforced)
     except UsageError as exc:
         fail(str(exc))
     if output is OutputFormat.JSON:

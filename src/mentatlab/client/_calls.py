@@ -12,14 +12,22 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from mentatlab.model.api import (
+    AgentInfo,
+    AgentPage,
+    AgentRegister,
     AuditEntryInfo,
     AuditPage,
     AuditVerification,
+    Deleted,
+    FlowInfo,
+    FlowPage,
+    FlowWrite,
     KeyCreate,
     KeyCreated,
     KeyInfo,
@@ -33,6 +41,7 @@ from mentatlab.model.api import (
     ValidationMode,
     ValidationResult,
 )
+from mentatlab.model.kubernetes import KubernetesRunOptions
 from mentatlab.model.run import TERMINAL_RUN_STATUSES, EventType, RunEvent, RunRecord, RunStatus
 
 __all__ = [
@@ -42,6 +51,7 @@ __all__ = [
     "ApiError",
     "Call",
     "EventFollower",
+    "KubernetesOptions",
     "Page",
     "Pages",
     "ReconnectPolicy",
@@ -53,6 +63,10 @@ __all__ = [
 SERVER_ENV = "MENTATLAB_SERVER"
 API_KEY_ENV = "MENTATLAB_API_KEY"
 PREFIX = "/api/v1"
+
+KubernetesOptions = KubernetesRunOptions | Mapping[str, Any] | None
+"""A run's ``kubernetes`` options (as in a FlowRun's spec): a model or a mapping by their
+JSON names; given, the run's agents execute as pods on the server's Kubernetes executor."""
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -152,9 +166,29 @@ class calls:
     """The API's calls, one builder each: ``calls.get_run(run_id)``."""
 
     @staticmethod
-    def create_run(flow: Mapping[str, Any], inputs: Mapping[str, Any] | None) -> Call[RunRef]:
-        body = RunCreate(flow=dict(flow), inputs=dict(inputs or {}))
-        return Call("POST", f"{PREFIX}/runs", parse(RunRef), json=body.model_dump(mode="json"))
+    def create_run(
+        flow: Mapping[str, Any],
+        inputs: Mapping[str, Any] | None,
+        kubernetes: KubernetesOptions = None,
+    ) -> Call[RunRef]:
+        return _run_call(
+            RunCreate(flow=dict(flow), inputs=dict(inputs or {}), kubernetes=_options(kubernetes))
+        )
+
+    @staticmethod
+    def run_stored_flow(
+        flow_id: str,
+        version: str | None,
+        inputs: Mapping[str, Any] | None,
+        kubernetes: KubernetesOptions = None,
+    ) -> Call[RunRef]:
+        body = RunCreate(
+            flow_id=flow_id,
+            version=version,
+            inputs=dict(inputs or {}),
+            kubernetes=_options(kubernetes),
+        )
+        return _run_call(body)
 
     @staticmethod
     def get_run(run_id: str) -> Call[RunRecord]:
@@ -181,6 +215,57 @@ class calls:
         )
 
     @staticmethod
+    def register_agent(manifest: Mapping[str, Any], location: str) -> Call[AgentInfo]:
+        body = AgentRegister(manifest=dict(manifest), location=location)
+        return Call("POST", f"{PREFIX}/agents", parse(AgentInfo), json=body.model_dump(mode="json"))
+
+    @staticmethod
+    def agent_pages(*, page_size: int, agent_id: str | None) -> Pages[AgentInfo, int]:
+        def page(cursor: int | None) -> Call[Page[AgentInfo, int]]:
+            params = {"limit": page_size, "cursor": cursor, "id": agent_id}
+            read = _paged(AgentPage, lambda p: Page(p.items, p.next_cursor))
+            return Call("GET", f"{PREFIX}/agents", read, params=params)
+
+        return page
+
+    @staticmethod
+    def get_agent(agent_id: str, version: str | None) -> Call[AgentInfo]:
+        path = f"{PREFIX}/agents/{quote(agent_id, safe='')}"
+        return Call("GET", path, parse(AgentInfo), params={"version": version})
+
+    @staticmethod
+    def delete_agent(agent_id: str, version: str | None) -> Call[Deleted]:
+        path = f"{PREFIX}/agents/{quote(agent_id, safe='')}"
+        return Call("DELETE", path, parse(Deleted), params={"version": version})
+
+    @staticmethod
+    def create_flow(flow: Mapping[str, Any]) -> Call[FlowInfo]:
+        body = FlowWrite(flow=dict(flow)).model_dump(mode="json")
+        return Call("POST", f"{PREFIX}/flows", parse(FlowInfo), json=body)
+
+    @staticmethod
+    def flow_pages(*, page_size: int) -> Pages[FlowInfo, str]:
+        def page(cursor: str | None) -> Call[Page[FlowInfo, str]]:
+            read = _paged(FlowPage, lambda p: Page(p.items, p.next_cursor))
+            params = {"limit": page_size, "cursor": cursor}
+            return Call("GET", f"{PREFIX}/flows", read, params=params)
+
+        return page
+
+    @staticmethod
+    def get_flow(flow_id: str, version: str | None) -> Call[FlowInfo]:
+        return Call("GET", _flow_path(flow_id), parse(FlowInfo), params={"version": version})
+
+    @staticmethod
+    def update_flow(flow_id: str, flow: Mapping[str, Any]) -> Call[FlowInfo]:
+        body = FlowWrite(flow=dict(flow)).model_dump(mode="json")
+        return Call("PUT", _flow_path(flow_id), parse(FlowInfo), json=body)
+
+    @staticmethod
+    def delete_flow(flow_id: str, version: str | None) -> Call[Deleted]:
+        return Call("DELETE", _flow_path(flow_id), parse(Deleted), params={"version": version})
+
+    @staticmethod
     def create_key(name: str, scopes: Iterable[KeyScope | str]) -> Call[KeyCreated]:
         body = KeyCreate(name=name, scopes=[KeyScope(scope) for scope in scopes])
         return Call("POST", f"{PREFIX}/keys", parse(KeyCreated), json=body.model_dump(mode="json"))
@@ -205,6 +290,23 @@ class calls:
     @staticmethod
     def verify_audit() -> Call[AuditVerification]:
         return Call("GET", f"{PREFIX}/audit/verify", parse(AuditVerification))
+
+
+def _options(kubernetes: KubernetesOptions) -> KubernetesRunOptions | None:
+    if kubernetes is None or isinstance(kubernetes, KubernetesRunOptions):
+        return kubernetes
+    return KubernetesRunOptions.model_validate(kubernetes)
+
+
+def _run_call(body: RunCreate) -> Call[RunRef]:
+    # By alias: the Kubernetes options travel under their FlowRun spec names (nodeSelector).
+    json_body = body.model_dump(mode="json", exclude_none=True, by_alias=True)
+    return Call("POST", f"{PREFIX}/runs", parse(RunRef), json=json_body)
+
+
+def _flow_path(flow_id: str) -> str:
+    # Flow ids are free text: "/" stays a separator (the route takes the rest of the path).
+    return f"{PREFIX}/flows/{quote(flow_id, safe='/')}"
 
 
 @dataclass(frozen=True)
@@ -236,6 +338,8 @@ class EventFollower:
     run_id: str
     policy: ReconnectPolicy
     last_seq: int = 0
+    live: bool = True
+    """``False``: only the events stored when the stream is read, even of a running run."""
     finished: bool = False
     _failures: int = 0
     _drained: bool = False
@@ -246,7 +350,10 @@ class EventFollower:
         headers = {"Accept": "text/event-stream"}
         if self.last_seq:
             headers["Last-Event-ID"] = str(self.last_seq)
-        return http.build_request("GET", f"{PREFIX}/runs/{self.run_id}/events", headers=headers)
+        params = {} if self.live else {"follow": "false"}
+        return http.build_request(
+            "GET", f"{PREFIX}/runs/{self.run_id}/events", headers=headers, params=params
+        )
 
     def status_call(self) -> Call[RunRecord]:
         """Asked after a stream ended without the run's final event."""
@@ -282,6 +389,9 @@ class EventFollower:
         A finished run gets one more stream, which sends whatever was stored after the last
         seq; when that one brings nothing new, every event has been seen.
         """
+        if not self.live:  # the server sent every event stored when the stream began
+            self.finished = True
+            return None
         if record.status in TERMINAL_RUN_STATUSES:
             if self._drained:
                 self.finished = True

@@ -13,6 +13,7 @@ from mentatlab.client._calls import (
     ApiError,
     Call,
     EventFollower,
+    KubernetesOptions,
     Pages,
     ReconnectPolicy,
     calls,
@@ -20,8 +21,11 @@ from mentatlab.client._calls import (
     raise_for_problem,
 )
 from mentatlab.model.api import (
+    AgentInfo,
     AuditEntryInfo,
     AuditVerification,
+    Deleted,
+    FlowInfo,
     KeyCreated,
     KeyInfo,
     KeyScope,
@@ -57,9 +61,25 @@ class AsyncClient:
         self._reconnect = reconnect or ReconnectPolicy()
 
     async def create_run(
-        self, flow: Mapping[str, Any], inputs: Mapping[str, Any] | None = None
+        self,
+        flow: Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        kubernetes: KubernetesOptions = None,
     ) -> RunRef:
-        return await self._call(calls.create_run(flow, inputs))
+        """Submit a run of ``flow``; with ``kubernetes`` options its agents run as pods."""
+        return await self._call(calls.create_run(flow, inputs, kubernetes))
+
+    async def run_stored_flow(
+        self,
+        flow_id: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        version: str | None = None,
+        kubernetes: KubernetesOptions = None,
+    ) -> RunRef:
+        """Run a stored flow (POST /flows), at ``version`` or the one stored last."""
+        return await self._call(calls.run_stored_flow(flow_id, version, inputs, kubernetes))
 
     async def get_run(self, run_id: str) -> RunRecord:
         return await self._call(calls.get_run(run_id))
@@ -79,14 +99,15 @@ class AsyncClient:
         return await self._call(calls.validate(document, mode))
 
     async def follow_events(
-        self, run_id: str, last_event_id: int | None = None
+        self, run_id: str, last_event_id: int | None = None, *, live: bool = True
     ) -> AsyncIterator[RunEvent]:
-        """The run's events after ``last_event_id``, live until its final event.
+        """The run's events after ``last_event_id``, live until its final event (without
+        ``live``: the events stored so far, even of a run still going).
 
         A dropped connection is resumed with ``Last-Event-ID``: every event comes once, in
         order.
         """
-        follower = EventFollower(run_id, self._reconnect, last_seq=last_event_id or 0)
+        follower = EventFollower(run_id, self._reconnect, last_seq=last_event_id or 0, live=live)
         while not follower.finished:
             try:
                 response = await self._http.send(follower.request(self._http), stream=True)
@@ -104,6 +125,43 @@ class AsyncClient:
                 delay = follower.retry_delay(error)
             if delay is not None:
                 await asyncio.sleep(delay)
+
+    async def register_agent(self, manifest: Mapping[str, Any], location: str) -> AgentInfo:
+        """Register a manifest with where its Cog-Pak lives (a directory on the server or a URI)."""
+        return await self._call(calls.register_agent(manifest, location))
+
+    def list_agents(
+        self, *, agent_id: str | None = None, page_size: int = 50
+    ) -> AsyncIterator[AgentInfo]:
+        """Every registered agent (or every version of ``agent_id``), newest first."""
+        return self._items(calls.agent_pages(page_size=page_size, agent_id=agent_id))
+
+    async def get_agent(self, agent_id: str, version: str | None = None) -> AgentInfo:
+        """``agent_id`` at ``version``, or its highest version."""
+        return await self._call(calls.get_agent(agent_id, version))
+
+    async def delete_agent(self, agent_id: str, version: str | None = None) -> Deleted:
+        """Unregister ``version``, or every version."""
+        return await self._call(calls.delete_agent(agent_id, version))
+
+    async def create_flow(self, flow: Mapping[str, Any]) -> FlowInfo:
+        return await self._call(calls.create_flow(flow))
+
+    def list_flows(self, *, page_size: int = 50) -> AsyncIterator[FlowInfo]:
+        """Every stored flow at its latest version, by id."""
+        return self._items(calls.flow_pages(page_size=page_size))
+
+    async def get_flow(self, flow_id: str, version: str | None = None) -> FlowInfo:
+        """``flow_id`` at ``version``, or the version stored last."""
+        return await self._call(calls.get_flow(flow_id, version))
+
+    async def update_flow(self, flow_id: str, flow: Mapping[str, Any]) -> FlowInfo:
+        """Store a new version (``meta.version``) of ``flow_id``."""
+        return await self._call(calls.update_flow(flow_id, flow))
+
+    async def delete_flow(self, flow_id: str, version: str | None = None) -> Deleted:
+        """Delete ``version``, or every version."""
+        return await self._call(calls.delete_flow(flow_id, version))
 
     async def create_key(self, name: str, scopes: Iterable[KeyScope | str]) -> KeyCreated:
         return await self._call(calls.create_key(name, scopes))

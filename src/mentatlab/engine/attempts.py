@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mentatlab.engine.drivers.base import (
@@ -14,13 +14,17 @@ from mentatlab.engine.drivers.base import (
     AttemptResult,
     AttemptSpec,
     Driver,
+    FailureReason,
 )
 from mentatlab.engine.events import EngineEvent, EventSink
+from mentatlab.engine.identity import IdentityIssuer, LiveAttempts
 from mentatlab.engine.limits import execution_limits
 from mentatlab.engine.plan import AgentBinding
+from mentatlab.engine.redaction import Redactor
+from mentatlab.engine.secrets import RunSecrets
 from mentatlab.engine.values import type_error
 from mentatlab.model.flow import Node
-from mentatlab.model.manifest import AgentManifest, EnvVar, RetryPolicy
+from mentatlab.model.manifest import LEGACY_PROTOCOL, AgentManifest, EnvVar, RetryPolicy
 from mentatlab.model.protocol import (
     AgentEvent,
     CheckpointEvent,
@@ -86,6 +90,15 @@ class AgentNodeRunner:
     slots: Slots
     kill_grace_seconds: float
     rng: random.Random
+    secrets: RunSecrets = field(default_factory=RunSecrets)
+    identities: IdentityIssuer | None = None
+    """Issues each v1 attempt a token for reporting over HTTP (a server's runs)."""
+    live: LiveAttempts | None = None
+    """Where running attempts accept the events their token authenticates."""
+    redactor: Redactor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.redactor = Redactor(self.secrets.values)
 
     async def run(
         self,
@@ -105,6 +118,7 @@ class AgentNodeRunner:
         manifest = binding.manifest
         policy = node.retries or manifest.retries
         env, skipped_env = _environment(manifest.env)
+        secrets, withheld = self.secrets.for_agent(manifest)
         checkpoint: Any = resume
         attempt = first_attempt - 1
         while True:
@@ -129,8 +143,11 @@ class AgentNodeRunner:
                 ),
                 protocol=manifest.protocol,
                 output_pins=tuple(pin.name for pin in manifest.outputs),
+                secrets=secrets,
             )
-            relay = _EventRelay(self.sink, instance, attempt)
+            relay = _EventRelay(
+                self.sink, instance, attempt, self.redactor, max_events=spec.limits.max_events
+            )
             async with self.slots.hold(manifest):
                 if self.cancel.is_set():
                     return NodeResult(NodeStatus.CANCELLED, attempts=attempt - 1)
@@ -139,7 +156,13 @@ class AgentNodeRunner:
                     await relay.log(
                         "warning", f"env {name}: valueFrom is resolved on Kubernetes only"
                     )
-                result = await self.driver.run_attempt(spec, on_event=relay, cancel=self.cancel)
+                for name in withheld:
+                    await relay.log("warning", f"secret {name}: not given to this agent")
+                # Issued once the attempt holds its slots: waiting for one uses no token time.
+                spec = self._with_identity(spec)
+                with self._reporting(spec, relay):
+                    result = await self.driver.run_attempt(spec, on_event=relay, cancel=self.cancel)
+                result = relay.merged(self.redactor.result(result))
             if relay.checkpoint_seen:
                 checkpoint = relay.checkpoint
             if result.outcome is AttemptOutcome.CANCELLED:
@@ -167,6 +190,22 @@ class AgentNodeRunner:
             if self.cancel.is_set():
                 return NodeResult(NodeStatus.CANCELLED, attempts=attempt, error=error)
 
+    def _with_identity(self, spec: AttemptSpec) -> AttemptSpec:
+        if self.identities is None or spec.protocol == LEGACY_PROTOCOL:
+            return spec  # a legacy agent's input has no place for a token
+        identity = self.identities.issue(
+            run_id=spec.run_id, node_id=spec.node_id, attempt=spec.attempt
+        )
+        return replace(spec, identity=identity)
+
+    def _reporting(
+        self, spec: AttemptSpec, relay: _EventRelay
+    ) -> contextlib.AbstractContextManager[None]:
+        """Accept the attempt's events over HTTP while it runs, when it has a token."""
+        if self.live is None or spec.identity is None:
+            return contextlib.nullcontext()
+        return self.live.open((spec.run_id, spec.node_id, spec.attempt), relay.reported)
+
     async def _status(self, instance: str, attempt: int, status: NodeStatus, **data: Any) -> None:
         await self.sink(
             EngineEvent(EventType.NODE_STATUS, instance, attempt, {"status": status.value, **data})
@@ -174,19 +213,70 @@ class AgentNodeRunner:
 
 
 class _EventRelay:
-    """Turns an agent's protocol events into run events tagged with node and attempt."""
+    """Turns an agent's protocol events into run events tagged with node and attempt, with
+    the run's secrets redacted first (whichever channel the events came by)."""
 
-    def __init__(self, sink: EventSink, instance: str, attempt: int) -> None:
+    def __init__(
+        self,
+        sink: EventSink,
+        instance: str,
+        attempt: int,
+        redactor: Redactor,
+        *,
+        max_events: int | None = None,
+    ) -> None:
         self._sink = sink
+        self._max_events = max_events
+        self._relayed = 0
         self._instance = instance
         self._attempt = attempt
+        self._redactor = redactor
         self.checkpoint: Any = None
         self.checkpoint_seen = False
+        self._reported_outputs: dict[str, Any] = {}
+        self._reported_error: ErrorEvent | None = None
 
     async def log(self, level: str, message: str) -> None:
         await self._emit(EventType.LOG, {"level": level, "message": message})
 
+    async def reported(self, event: AgentEvent) -> None:
+        """An event the agent reported over HTTP: relayed, and counted in its result."""
+        event = self._redactor.event(event)
+        await self._relay(event)
+        match event:
+            case OutputEvent(pin=pin, value=value):
+                self._reported_outputs[pin] = value
+            case ErrorEvent():
+                self._reported_error = event
+            case _:
+                pass
+
+    def merged(self, result: AttemptResult) -> AttemptResult:
+        """``result`` with what was reported over HTTP: its outputs (winning over stdout's
+        for the same pin) and an ``error`` event, which fails the attempt."""
+        error = self._reported_error
+        if result.outcome is not AttemptOutcome.SUCCEEDED:
+            return result
+        if error is not None:
+            return replace(
+                result,
+                outcome=AttemptOutcome.FAILED,
+                reason=FailureReason.AGENT_ERROR,
+                message=error.message,
+                error_code=error.code,
+                retryable=error.retryable,
+            )
+        return replace(result, outputs={**result.outputs, **self._reported_outputs})
+
     async def __call__(self, event: AgentEvent) -> None:
+        await self._relay(self._redactor.event(event))
+
+    async def _relay(self, event: AgentEvent) -> None:
+        if not isinstance(event, HeartbeatEvent | ErrorEvent) and await self._over_limit():
+            # Not recorded, still counted: outputs are the driver's result, resume needs this.
+            if isinstance(event, CheckpointEvent):
+                self.checkpoint, self.checkpoint_seen = event.state, True
+            return
         match event:
             case HeartbeatEvent():
                 return  # liveness only; the driver tracks it
@@ -205,6 +295,19 @@ class _EventRelay:
                 await self._emit(
                     EventType.ERROR, {"code": code, "message": message, "retryable": retryable}
                 )
+
+    async def _over_limit(self) -> bool:
+        """Whether the event limit drops this event; says so once, when it starts to."""
+        if self._max_events is None:
+            return False
+        self._relayed += 1
+        if self._relayed == self._max_events + 1:
+            await self.log(
+                "warning",
+                f"event limit: more than {self._max_events} events from this attempt; "
+                "later events but an error are not recorded (its outputs still count)",
+            )
+        return self._relayed > self._max_events
 
     async def _emit(self, event_type: EventType, data: dict[str, Any]) -> None:
         await self._sink(EngineEvent(event_type, self._instance, self._attempt, data))

@@ -22,7 +22,9 @@ from mentatlab.engine.builtins import BuiltinError, collection_items, iteration_
 from mentatlab.engine.drivers.base import Driver
 from mentatlab.engine.events import EngineEvent, EventSink
 from mentatlab.engine.expressions import ExpressionError, evaluate
+from mentatlab.engine.identity import IdentityIssuer, LiveAttempts
 from mentatlab.engine.plan import FlowPlan
+from mentatlab.engine.secrets import RunSecrets
 from mentatlab.engine.values import substitute, type_error
 from mentatlab.model.run import (
     TERMINAL_NODE_STATUSES,
@@ -83,10 +85,16 @@ class FlowEngine:
         kill_grace_seconds: float = 5.0,
         rng: random.Random | None = None,
         agent_limits: AgentLimits | None = None,
+        identities: IdentityIssuer | None = None,
+        live: LiveAttempts | None = None,
     ) -> None:
-        """``agent_limits`` shares agents' ``maxConcurrent`` bounds with other engines."""
+        """``agent_limits`` shares agents' ``maxConcurrent`` bounds with other engines;
+        ``identities`` and ``live`` let attempts report over HTTP (see
+        :mod:`mentatlab.engine.identity`)."""
         self._driver = driver
         self._agent_limits = agent_limits
+        self._identities = identities
+        self._live = live
         self._max_parallel = max_parallel or os.cpu_count() or 1
         self._kill_grace_seconds = kill_grace_seconds
         self._rng = rng or random.Random()  # noqa: S311 - retry jitter, not cryptography
@@ -100,13 +108,15 @@ class FlowEngine:
         sink: EventSink,
         cancel: asyncio.Event,
         prior: Mapping[str, PriorNode] | None = None,
+        secrets: RunSecrets | None = None,
     ) -> RunOutcome:
         """Run the flow to a final status. ``inputs`` maps ``NODE.PIN`` to a value.
 
         ``prior`` resumes a run whose engine stopped (an operator restart): finished node
         instances keep their result without running or reporting again, and an agent node
         that was running continues at the attempt it had reached, which the driver
-        re-attaches to.
+        re-attaches to. ``secrets`` are the run's resolved secrets: given to the agents that
+        may receive them, redacted from everything every agent reports.
         """
         max_parallel = plan.flow.run_config.max_parallel or self._max_parallel
         execution = _Execution(
@@ -124,6 +134,9 @@ class FlowEngine:
                 slots=Slots(max_parallel, self._agent_limits),
                 kill_grace_seconds=self._kill_grace_seconds,
                 rng=self._rng,
+                secrets=secrets or RunSecrets(),
+                identities=self._identities,
+                live=self._live,
             ),
         )
         return await execution.run()

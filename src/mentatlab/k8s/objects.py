@@ -24,8 +24,8 @@ from mentatlab.k8s.naming import (
     label_value,
     object_name,
 )
-from mentatlab.k8s.status import PodGC
 from mentatlab.model.flow import Flow
+from mentatlab.model.kubernetes import KubernetesRunOptions
 from mentatlab.model.manifest import AgentManifest
 
 __all__ = [
@@ -49,21 +49,12 @@ class InvalidResourceError(ValueError):
     """A custom resource object whose spec is not a valid MentatLab document."""
 
 
-class FlowRunOptions(BaseModel):
+class FlowRunOptions(KubernetesRunOptions):
     """How a FlowRun's pods run: the FlowRun spec besides the flow and its inputs."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-
-    max_parallel: int | None = Field(default=None, ge=1, alias="maxParallel")
-    service_account_name: str | None = Field(default=None, alias="serviceAccountName")
-    node_selector: dict[str, str] = Field(default_factory=dict, alias="nodeSelector")
-    tolerations: tuple[dict[str, Any], ...] = ()
-    affinity: dict[str, Any] | None = None
-    priority_class_name: str | None = Field(default=None, alias="priorityClassName")
     ttl_seconds_after_finished: int | None = Field(
         default=None, ge=0, alias="ttlSecondsAfterFinished"
     )
-    pod_gc: PodGC = Field(default=PodGC.ON_RUN_COMPLETION, alias="podGC")
     cancel: bool = False
 
 

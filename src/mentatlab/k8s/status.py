@@ -12,6 +12,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+from mentatlab.model.kubernetes import PodGC  # FlowRun spec.podGC; shared with server runs
+
 __all__ = [
     "MESSAGE_MAX_LENGTH",
     "NODE_OUTPUTS_LIMIT_BYTES",
@@ -52,11 +54,3 @@ class ConditionType(StrEnum):
     the run has settled (finished, or was refused as invalid)."""
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
-
-
-class PodGC(StrEnum):
-    """When a FlowRun's pods are deleted (``spec.podGC``; default ``OnRunCompletion``)."""
-
-    ON_POD_COMPLETION = "OnPodCompletion"
-    ON_RUN_COMPLETION = "OnRunCompletion"
-    NEVER = "Never"

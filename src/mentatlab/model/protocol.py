@@ -22,6 +22,7 @@ __all__ = [
     "ENV_RUN_ID",
     "PROTOCOL_V1",
     "AgentEvent",
+    "AgentIdentity",
     "CheckpointEvent",
     "ErrorEvent",
     "HeartbeatEvent",
@@ -75,8 +76,22 @@ class RunContext(BaseModel):
         return value
 
 
+class AgentIdentity(BaseModel):
+    """The attempt's own credential for reporting events over HTTP (added in v1.1)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    token: str = Field(min_length=1, repr=False)
+    expires_at: str = Field(description="RFC 3339 UTC")
+    events_url: str | None = Field(default=None, description="Where to POST events, if known")
+
+
 class InputEnvelope(BaseModel):
-    """The single JSON object an agent receives on stdin (followed by EOF)."""
+    """The single JSON object an agent receives on stdin (followed by EOF).
+
+    ``secrets`` and ``identity`` (added in v1.1) are sent only when there is something to
+    send, so the envelope of an agent without them is byte for byte what v1.0 sent.
+    """
 
     model_config = ConfigDict(extra="allow", strict=True)
 
@@ -85,6 +100,10 @@ class InputEnvelope(BaseModel):
     inputs: dict[str, Any] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
     resume: Any = Field(default=None, description="State of the last checkpoint, or null")
+    secrets: dict[str, str] | None = Field(
+        default=None, repr=False, description="Secret name -> value, for agents granted some"
+    )
+    identity: AgentIdentity | None = None
 
 
 class _Event(BaseModel):

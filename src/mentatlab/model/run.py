@@ -16,6 +16,7 @@ __all__ = [
     "TERMINAL_NODE_STATUSES",
     "TERMINAL_RUN_STATUSES",
     "EventType",
+    "Executor",
     "NodeError",
     "NodeRecord",
     "NodeStatus",
@@ -31,6 +32,15 @@ class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class Executor(StrEnum):
+    """Where a run's agents execute."""
+
+    LOCAL = "local"
+    """Processes of the machine running the engine (``mentatctl run``, a server's workers)."""
+    KUBERNETES = "kubernetes"
+    """Pods, through the Kubernetes driver (a FlowRun, or a server run that asked for it)."""
 
 
 class NodeStatus(StrEnum):
@@ -74,8 +84,8 @@ class NodeError(BaseModel):
     reason: str = Field(
         description=(
             "Machine-readable cause: exit_code, signal, timeout, heartbeat_timeout, "
-            "output_limit, agent_error, start_failed, input_error, interrupted, upstream_failed, "
-            "cancelled, internal"
+            "output_limit, process_limit, agent_error, start_failed, input_error, interrupted, "
+            "upstream_failed, cancelled, internal"
         )
     )
     node: str | None = None
@@ -117,6 +127,10 @@ class RunRecord(BaseModel):
         description="Outputs of the flow's terminal nodes (nodes no edge leaves), by node then pin",
     )
     error: NodeError | None = None
+    executor: Executor | None = Field(
+        default=None,
+        description="Where the run's agents execute; null for runs recorded before it was kept",
+    )
 
 
 class RunEvent(BaseModel):

@@ -19,10 +19,12 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 
 from mentatlab.engine.drivers.kubernetes import Owner
+from mentatlab.k8s.admission import deployment_policy_problems
 from mentatlab.k8s.agent_service import agent_service_objects, cr_to_agent_deployment
 from mentatlab.k8s.naming import API_VERSION
 from mentatlab.k8s.objects import InvalidResourceError, cr_to_manifest
 from mentatlab.model.manifest import AgentManifest
+from mentatlab.model.policy import Policy
 from mentatlab.operator.resources import AgentResource, as_dict
 from mentatlab.operator.status import ready_condition
 
@@ -41,9 +43,12 @@ class AgentDeploymentOutcome:
 
 
 async def reconcile_agent_deployment(
-    client: AsyncClient, body: Mapping[str, Any]
+    client: AsyncClient, body: Mapping[str, Any], *, policy: Policy
 ) -> AgentDeploymentOutcome:
-    """One pass for the AgentDeployment ``body``: apply its objects, return its status."""
+    """One pass for the AgentDeployment ``body``: apply its objects, return its status.
+
+    Nothing is created or updated while the agent or its pods break ``policy``.
+    """
     metadata = body["metadata"]
     name, namespace = str(metadata["name"]), str(metadata["namespace"])
     generation = int(metadata.get("generation", 1))
@@ -51,20 +56,22 @@ async def reconcile_agent_deployment(
     now = datetime.now(UTC)
     try:
         spec = cr_to_agent_deployment(body)
+        manifest = await _manifest(client, spec.agent_ref, namespace)
         objects = agent_service_objects(
             name,
             namespace,
             spec,
-            await _manifest(client, spec.agent_ref, namespace),
+            manifest,
             owner=Owner(
                 api_version=API_VERSION, kind="AgentDeployment", name=name, uid=metadata["uid"]
             ),
         )
     except InvalidResourceError as exc:
-        condition = ready_condition(
-            False, "Invalid", str(exc), generation=generation, now=now, previous=previous
-        )
-        return _outcome({"observedGeneration": generation, "conditions": [condition]}, previous)
+        return _refused("Invalid", str(exc), generation, now, previous)
+    problems = deployment_policy_problems(manifest, objects.deployment, policy)
+    if problems:
+        message = f"the agent breaks policy {policy.name!r}: " + "; ".join(problems)
+        return _refused("PolicyViolation", message, generation, now, previous)
     for obj in (objects.deployment, objects.service, objects.autoscaler):
         if obj is not None:
             await client.apply(obj, field_manager=FIELD_MANAGER, force=True)
@@ -104,6 +111,19 @@ async def _manifest(client: AsyncClient, agent: str, namespace: str) -> AgentMan
             raise InvalidResourceError(f"Agent {agent!r} not found") from None
         raise
     return cr_to_manifest(as_dict(obj))
+
+
+def _refused(
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime,
+    previous: Sequence[Mapping[str, Any]],
+) -> AgentDeploymentOutcome:
+    condition = ready_condition(
+        False, reason, message, generation=generation, now=now, previous=previous
+    )
+    return _outcome({"observedGeneration": generation, "conditions": [condition]}, previous)
 
 
 def _outcome(

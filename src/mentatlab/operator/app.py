@@ -13,19 +13,22 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import kopf
-from lightkube import AsyncClient, KubeConfig
+from lightkube import KubeConfig
 
+from mentatlab.engine.drivers.kubernetes import cluster_client
 from mentatlab.k8s.objects import InvalidResourceError, cr_to_flow, cr_to_manifest
+from mentatlab.model.policy import Policy
 from mentatlab.operator.agentdeployments import reconcile_agent_deployment
 from mentatlab.operator.flowruns import FlowRunWorker, OperatorContext, PostEvent
 from mentatlab.operator.status import ready_condition
 from mentatlab.store import SqlRunStore, open_store
+from mentatlab.validation import default_policy
 
 __all__ = ["OperatorOptions", "build_registry", "run_operator"]
 
@@ -44,6 +47,8 @@ class OperatorOptions:
     """Tests pass a prepared context (e.g. with their own log source)."""
     database_url: str | None = None
     """The run store's URL (``postgresql+psycopg://…``, ``sqlite:///…``) instead of ``home``."""
+    policy: Policy = field(default_factory=default_policy)
+    """The security policy FlowRuns must meet (a given ``context`` carries its own)."""
 
     def __post_init__(self) -> None:
         if self.database_url is not None and self.home is not None:
@@ -106,7 +111,7 @@ def build_registry(context: OperatorContext) -> kopf.OperatorRegistry:
     async def agent_deployment(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         # On every change and on a timer: the timer puts back what was edited by hand and
         # follows the Deployment's rollout into the status.
-        outcome = await reconcile_agent_deployment(context.client, body)
+        outcome = await reconcile_agent_deployment(context.client, body, policy=context.policy)
         patch.status.update(outcome.status)
         if outcome.ready_changed:
             ready = outcome.status["conditions"][0]
@@ -145,7 +150,9 @@ async def run_operator(options: OperatorOptions, *, stop: asyncio.Event | None =
             else KubeConfig.from_env()
         )
         owned_store = options.open_store()
-        context = OperatorContext(client=AsyncClient(config), store=owned_store)
+        context = OperatorContext(
+            client=cluster_client(config), store=owned_store, policy=options.policy
+        )
     try:
         await kopf.operator(
             registry=build_registry(context),

@@ -8,16 +8,17 @@ status is a projection of it, refreshed while the run goes on.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NoReturn
 
 from lightkube import ApiError, AsyncClient
-from lightkube.models.core_v1 import Affinity, Toleration
-from lightkube.resources.core_v1 import Pod
+from lightkube.models.core_v1 import Toleration
+from lightkube.resources.core_v1 import Pod, Secret
 from lightkube.types import PatchType
 
 from mentatlab.engine.attempts import AgentLimits
@@ -25,7 +26,6 @@ from mentatlab.engine.drivers.kubernetes import (
     KubernetesDriver,
     LogSource,
     Owner,
-    PodGcPolicy,
     PodOptions,
     Timeouts,
     attempt_name,
@@ -33,6 +33,8 @@ from mentatlab.engine.drivers.kubernetes import (
 from mentatlab.engine.drivers.kubernetes.names import label_value
 from mentatlab.engine.drivers.kubernetes.pods import LABEL_FLOWRUN
 from mentatlab.engine.plan import AgentBinding, FlowPlan, PlanError
+from mentatlab.engine.secrets import MappingSecrets
+from mentatlab.k8s.admission import pod_policy_problems
 from mentatlab.k8s.objects import (
     FlowRunSpec,
     InvalidResourceError,
@@ -40,22 +42,28 @@ from mentatlab.k8s.objects import (
     cr_to_flowrun,
     cr_to_manifest,
 )
+from mentatlab.k8s.run_pods import run_pod_options
 from mentatlab.k8s.status import FlowRunPhase, PodGC
 from mentatlab.model.flow import Flow
-from mentatlab.model.run import EventType, RunEvent, RunRecord
+from mentatlab.model.policy import Policy
+from mentatlab.model.run import EventType, Executor, RunEvent, RunRecord
 from mentatlab.operator.resources import AgentResource, FlowResource, FlowRunResource, as_dict
 from mentatlab.operator.status import flowrun_status, invalid_status
-from mentatlab.service.execution import resume_run
+from mentatlab.service.execution import AgentAccess, resume_run
 from mentatlab.store import RunOwner, SqlRunStore
 from mentatlab.validation import (
     AgentCatalog,
     AgentResolutionError,
     ResolvedAgent,
     Severity,
+    default_policy,
+    is_policy_rule,
     validate_flow_data,
 )
 
-__all__ = ["FlowRunWorker", "OperatorContext", "PostEvent"]
+__all__ = ["DEFAULT_SECRETS_NAME", "FlowRunWorker", "OperatorContext", "PostEvent"]
+
+DEFAULT_SECRETS_NAME = "mentatlab-secrets"
 
 PostEvent = Callable[[str, str, str], None]
 """(type Normal|Warning, reason, message): posts a Kubernetes Event about the FlowRun."""
@@ -80,10 +88,18 @@ class OperatorContext:
     """How often AgentDeployments are reconciled even when nothing changed."""
     agent_limits: AgentLimits = field(default_factory=AgentLimits)
     """Agents' ``maxConcurrent``, counted over every FlowRun this operator runs."""
+    policy: Policy = field(default_factory=default_policy)
+    """The security policy every FlowRun must meet, pods included, before any pod exists."""
+    secrets_name: str = DEFAULT_SECRETS_NAME
+    """The Secret, in each FlowRun's namespace, whose keys are the runs' ``runConfig.secrets``."""
 
 
 class _Invalid(Exception):
-    """The FlowRun cannot run as written; the message says why."""
+    """The FlowRun cannot run as written; the message says why, ``reason`` in a word."""
+
+    def __init__(self, message: str, reason: str = "Invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -114,9 +130,9 @@ class FlowRunWorker:
             spec, plan, document = await self._prepare()
         except _Invalid as exc:
             await self.patch_status(
-                invalid_status(str(exc), generation=self.generation, now=_now())
+                invalid_status(str(exc), generation=self.generation, now=_now(), reason=exc.reason)
             )
-            self.post_event("Warning", "Invalid", str(exc))
+            self.post_event("Warning", exc.reason, str(exc))
             await self._expire()
             return
         run_id = status.get("runId") or await self._create_run(spec, plan, document)
@@ -141,6 +157,10 @@ class FlowRunWorker:
                 cancel=self.cancel,
                 observer=publisher.observe,
                 agent_limits=self.context.agent_limits,
+                access=AgentAccess(
+                    secret_source=await self._secret_source(plan),
+                    secret_policy=self.context.policy.allows_secret,
+                ),
             )
         finally:
             for task in (publishing, watching):
@@ -163,12 +183,24 @@ class FlowRunWorker:
         flow = spec.flow or await self._referenced_flow(spec.flow_ref or "")
         catalog = AgentCatalog(agents=await self._agents())
         document = flow.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        # Admission, as Kubernetes does it: a run started under the policy of its day keeps
+        # running (e.g. after an operator restart with a new policy); its pods exist already.
+        admitted = bool((self.body.get("status") or {}).get("runId"))
+        policy = None if admitted else self.context.policy
         checked, findings = validate_flow_data(
-            document, catalog, run_inputs=list(spec.inputs), file=f"FlowRun {self.name}"
+            document,
+            catalog,
+            run_inputs=list(spec.inputs),
+            file=f"FlowRun {self.name}",
+            policy=policy,
         )
-        errors = [f"{f.path}: {f.message}" for f in findings if f.severity is Severity.ERROR]
+        errors = [f for f in findings if f.severity is Severity.ERROR]
         if checked is None:
-            raise _Invalid("the flow is invalid: " + "; ".join(errors))
+            if policy is not None and all(is_policy_rule(f.rule) for f in errors):
+                _refuse_by_policy(policy, [f"{f.rule} at {f.path}: {f.message}" for f in errors])
+            raise _Invalid(
+                "the flow is invalid: " + "; ".join(f"{f.path}: {f.message}" for f in errors)
+            )
         try:
             bindings = {
                 node.id: AgentBinding(catalog.resolve(node.type).manifest, Path("/"))
@@ -178,7 +210,34 @@ class FlowRunWorker:
             plan = FlowPlan(checked, bindings)
         except (AgentResolutionError, PlanError) as exc:
             raise _Invalid(str(exc)) from None
+        if policy is not None:
+            options = self._pod_options(spec, plan)
+            pods = pod_policy_problems(plan, options, policy, namespace=self.namespace)
+            if pods:
+                _refuse_by_policy(policy, pods)
         return spec, plan, document
+
+    async def _secret_source(self, plan: FlowPlan) -> MappingSecrets:
+        """The run's secrets from the namespace's Secret, read when the run starts or resumes.
+
+        The values go to agents only inside their attempt's envelope Secret, a mounted
+        volume: never into a pod spec, an env var or the FlowRun.
+        """
+        name = self.context.secrets_name
+        where = f"Kubernetes Secret {self.namespace}/{name}"
+        if not plan.flow.run_config.secrets:
+            return MappingSecrets({}, where)
+        try:
+            secret = await self.context.client.get(Secret, name, namespace=self.namespace)
+        except ApiError as exc:
+            # Not found or not readable: every name is then missing, and the run fails
+            # saying where it looked.
+            return MappingSecrets({}, f"{where} ({exc.status.reason or exc.status.code})")
+        values = {}
+        for key, encoded in (secret.data or {}).items():
+            with contextlib.suppress(ValueError):  # not base64 UTF-8: treated as missing
+                values[key] = base64.b64decode(encoded, validate=True).decode("utf-8")
+        return MappingSecrets(values, where)
 
     async def _referenced_flow(self, name: str) -> Flow:
         try:
@@ -208,6 +267,7 @@ class FlowRunWorker:
             flow_id=plan.flow.meta.id,
             flow_name=plan.flow.meta.name,
             owner=RunOwner.kubernetes(self.namespace, self.name),
+            executor=Executor.KUBERNETES,
         )
         # Recorded before anything runs, so a restarted operator resumes this very run.
         await self.patch_status({"runId": record.id, "phase": FlowRunPhase.PENDING.value})
@@ -215,30 +275,20 @@ class FlowRunWorker:
         return record.id
 
     def _pod_options(self, spec: FlowRunSpec, plan: FlowPlan) -> PodOptions:
-        options = spec.options
-        manifests = {(b.manifest.id, b.manifest.version): b.manifest for b in plan.agents.values()}
-        metadata = self.body["metadata"]
-        return PodOptions(
-            owner=Owner(
-                api_version="mentatlab.io/v1",
-                kind="FlowRun",
-                name=self.name,
-                uid=str(metadata["uid"]),
-            ),
-            flowrun=self.name,
-            service_account=options.service_account_name,
-            node_selector={**self.context.node_selector, **options.node_selector},
-            tolerations=self.context.tolerations
-            + tuple(cast(Toleration, Toleration.from_dict(t)) for t in options.tolerations),
-            affinity=cast(Affinity, Affinity.from_dict(options.affinity))
-            if options.affinity
-            else None,
-            priority_class=options.priority_class_name,
-            gc=PodGcPolicy.DELETE
-            if options.pod_gc is PodGC.ON_POD_COMPLETION
-            else PodGcPolicy.KEEP,
+        owner = Owner(
+            api_version="mentatlab.io/v1",
+            kind="FlowRun",
+            name=self.name,
+            uid=str(self.body["metadata"]["uid"]),
+        )
+        return run_pod_options(
+            spec.options,
+            plan,
+            owner=owner,
+            name=self.name,
+            node_selector=self.context.node_selector,
+            tolerations=self.context.tolerations,
             labels=self.context.pod_labels,
-            agents=lambda agent_id, version: manifests.get((agent_id, version)),
         )
 
     # --- while running --------------------------------------------------------------
@@ -333,6 +383,12 @@ class _StatusPublisher:
         )
         self._previous = status
         await self._worker.patch_status(status)
+
+
+def _refuse_by_policy(policy: Policy, problems: list[str]) -> NoReturn:
+    raise _Invalid(
+        f"the FlowRun breaks policy {policy.name!r}: " + "; ".join(problems), "PolicyViolation"
+    )
 
 
 def _now() -> datetime:

@@ -81,8 +81,11 @@ def flowrun_status(
     return status
 
 
-def invalid_status(message: str, *, generation: int, now: datetime) -> dict[str, Any]:
-    """Status of a FlowRun refused before it started (invalid flow, unknown agent)."""
+def invalid_status(
+    message: str, *, generation: int, now: datetime, reason: str = "Invalid"
+) -> dict[str, Any]:
+    """Status of a FlowRun refused before it started: ``Invalid`` (invalid flow, unknown
+    agent) or ``PolicyViolation`` (the security policy forbids it)."""
     stamp = _Stamp(message, generation, now)
     return {
         "phase": "Failed",
@@ -90,9 +93,9 @@ def invalid_status(message: str, *, generation: int, now: datetime) -> dict[str,
         "message": message,
         "observedGeneration": generation,
         "conditions": [
-            stamp.condition("Ready", True, "Invalid"),
-            stamp.condition("Succeeded", False, "Invalid"),
-            stamp.condition("Failed", True, "Invalid"),
+            stamp.condition("Ready", True, reason),
+            stamp.condition("Succeeded", False, reason),
+            stamp.condition("Failed", True, reason),
         ],
     }
 

@@ -57,6 +57,8 @@ def _attempt(agent: Agent, writer: EventWriter, stop: _StopRequest) -> int:
             params=envelope.params,
             resume=envelope.resume,
             outputs=agent.outputs,
+            secrets=envelope.secrets,
+            identity=envelope.identity,
         )
         stop.ctx = ctx
         kwargs = bind_inputs(agent, envelope.inputs, ctx)

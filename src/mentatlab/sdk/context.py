@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar, get_args
 
-from mentatlab.model.protocol import LogLevel
+from mentatlab.model.protocol import AgentIdentity, LogLevel
 from mentatlab.sdk._heartbeat import Heartbeat
 from mentatlab.sdk._writer import EventWriter
 from mentatlab.sdk.errors import FatalError
@@ -39,8 +39,11 @@ class Context:
         params: Mapping[str, Any],
         resume: Any,
         outputs: tuple[OutputPin, ...] | None = None,
+        secrets: Mapping[str, str] | None = None,
+        identity: AgentIdentity | None = None,
     ) -> None:
         self._writer = writer
+        self._secrets = dict(secrets or {})
         self._outputs = None if outputs is None else {pin.name: pin for pin in outputs}
         self._cancelled = threading.Event()
         self.run_id = run_id
@@ -55,6 +58,12 @@ class Context:
         """The node's ``params`` from the flow (read-only)."""
         self.resume = resume
         """State of the last ``checkpoint`` of a previous attempt, or ``None``."""
+        self.identity = identity
+        """This attempt's token for reporting events over HTTP, when a server runs it
+        (``docs/protocol.md``); never log it.
+
+        .. versionadded:: 1.0
+        """
 
     @property
     def cancelled(self) -> bool:
@@ -81,6 +90,25 @@ class Context:
                 code="invalid_param",
             )
         return value  # type: ignore[no-any-return]
+
+    def secret(self, name: str) -> str:
+        """The value of run secret ``name``, which MentatLab redacts from everything the
+        agent reports.
+
+        Raises :class:`FatalError` (code ``secret_unavailable``) when the agent did not
+        receive it: the manifest must declare ``capabilities.secrets`` and the flow list the
+        name in ``runConfig.secrets``.
+
+        .. versionadded:: 1.0
+        """
+        try:
+            return self._secrets[name]
+        except KeyError:
+            raise FatalError(
+                f"secret {name!r} was not given to this agent (it needs capabilities.secrets "
+                "in its manifest and the name in the flow's runConfig.secrets)",
+                code="secret_unavailable",
+            ) from None
 
     def log(self, message: str, level: LogLevel = "info") -> None:
         """Emit a ``log`` event (level ``debug``, ``info``, ``warning`` or ``error``)."""

@@ -5,16 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from mentatlab.engine.attempts import AgentLimits
 from mentatlab.engine.drivers.base import Driver
 from mentatlab.engine.events import EngineEvent
+from mentatlab.engine.identity import IdentityIssuer, LiveAttempts
 from mentatlab.engine.plan import FlowPlan
 from mentatlab.engine.scheduler import FlowEngine, PriorNode
+from mentatlab.engine.secrets import (
+    EnvironmentSecrets,
+    MissingSecretsError,
+    RunSecrets,
+    SecretPolicy,
+    SecretSource,
+    resolve_secrets,
+)
 from mentatlab.model.run import (
     TERMINAL_RUN_STATUSES,
     EventType,
+    Executor,
     NodeError,
     NodeStatus,
     RunEvent,
@@ -24,12 +35,48 @@ from mentatlab.model.run import (
 from mentatlab.store.base import NewEvent, RunStore
 from mentatlab.store.owner import RunOwner
 
-__all__ = ["CANCEL_POLL_SECONDS", "StoreSink", "execute_run", "queue_run", "resume_run"]
+__all__ = [
+    "CANCEL_POLL_SECONDS",
+    "AgentAccess",
+    "StoreSink",
+    "execute_run",
+    "queue_run",
+    "resume_run",
+]
 
 CANCEL_POLL_SECONDS = 0.25
 """How often a running engine checks the store for a cancel request from another process."""
 
 EventObserver = Callable[[RunEvent], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentAccess:
+    """What a run's agents may get beyond their inputs: secrets and an identity."""
+
+    secret_source: SecretSource = field(default_factory=EnvironmentSecrets)
+    """Where ``runConfig.secrets`` are resolved: ``$MENTATLAB_SECRET_<NAME>`` by default."""
+    secret_policy: SecretPolicy | None = None
+    """Which agent may receive which secret (all declaring the capability, by default)."""
+    identities: IdentityIssuer | None = None
+    live: LiveAttempts | None = None
+
+    def run_secrets(self, plan: FlowPlan) -> RunSecrets:
+        """The run's secrets; raises :class:`MissingSecretsError` if any is not set."""
+        names = plan.flow.run_config.secrets
+        values = resolve_secrets(names, self.secret_source) if names else {}
+        return RunSecrets(values, self.secret_policy)
+
+    def engine(
+        self, driver: Driver, *, max_parallel: int | None, agent_limits: AgentLimits | None
+    ) -> FlowEngine:
+        return FlowEngine(
+            driver,
+            max_parallel=max_parallel,
+            agent_limits=agent_limits,
+            identities=self.identities,
+            live=self.live,
+        )
 
 
 class StoreSink:
@@ -63,20 +110,30 @@ async def execute_run(
     observer: EventObserver | None = None,
     on_created: Callable[[str], None] | None = None,
     agent_limits: AgentLimits | None = None,
+    access: AgentAccess | None = None,
 ) -> RunRecord:
     """Create a run for ``plan``, execute it to a final status, and return its record.
 
     ``owner`` defaults to this process. The run is never left ``running`` because of a
     failure of the engine itself: the run is failed with reason ``internal`` and the
     exception re-raised for the caller to report. ``agent_limits`` shares agents'
-    ``maxConcurrent`` bounds with the caller's other runs.
+    ``maxConcurrent`` bounds with the caller's other runs; ``access`` says where the run's
+    secrets come from and who may receive them.
     """
     record = queue_run(store, plan, document=document, inputs=inputs, owner=owner)
     if on_created is not None:
         on_created(record.id)
-    engine = FlowEngine(driver, max_parallel=max_parallel, agent_limits=agent_limits)
+    access = access or AgentAccess()
+    engine = access.engine(driver, max_parallel=max_parallel, agent_limits=agent_limits)
     return await _drive(
-        store, engine=engine, plan=plan, record=record, cancel=cancel, observer=observer, prior=None
+        store,
+        engine=engine,
+        plan=plan,
+        record=record,
+        cancel=cancel,
+        observer=observer,
+        prior=None,
+        access=access,
     )
 
 
@@ -87,6 +144,7 @@ def queue_run(
     document: Mapping[str, Any],
     inputs: Mapping[str, Any],
     owner: RunOwner | None = None,
+    executor: Executor = Executor.LOCAL,
 ) -> RunRecord:
     """Record a ``queued`` run of ``plan``; :func:`resume_run` executes it later.
 
@@ -99,6 +157,7 @@ def queue_run(
         flow_id=plan.flow.meta.id,
         flow_name=plan.flow.meta.name,
         owner=owner,
+        executor=executor,
     )
 
 
@@ -112,6 +171,7 @@ async def resume_run(
     cancel: asyncio.Event | None = None,
     observer: EventObserver | None = None,
     agent_limits: AgentLimits | None = None,
+    access: AgentAccess | None = None,
 ) -> RunRecord:
     """Continue a run whose engine stopped before it finished (e.g. an operator restart).
 
@@ -135,7 +195,8 @@ async def resume_run(
             for node_id, node in record.nodes.items()
             if node.status is not NodeStatus.PENDING or node.attempts
         }
-    engine = FlowEngine(driver, max_parallel=max_parallel, agent_limits=agent_limits)
+    access = access or AgentAccess()
+    engine = access.engine(driver, max_parallel=max_parallel, agent_limits=agent_limits)
     return await _drive(
         store,
         engine=engine,
@@ -144,6 +205,7 @@ async def resume_run(
         cancel=cancel,
         observer=observer,
         prior=prior,
+        access=access,
     )
 
 
@@ -156,13 +218,27 @@ async def _drive(
     cancel: asyncio.Event | None,
     observer: EventObserver | None,
     prior: Mapping[str, PriorNode] | None,
+    access: AgentAccess,
 ) -> RunRecord:
+    try:
+        # Resolved on every start (a resumed run too): values are never stored.
+        secrets = access.run_secrets(plan)
+    except MissingSecretsError as exc:
+        # Before any node starts: no agent runs without the secrets the flow says it needs.
+        _fail_run(store, record.id, NodeError(reason="secret_missing", message=str(exc)))
+        return store.get_run(record.id)
     cancel = cancel or asyncio.Event()
     sink = StoreSink(store, record.id, observer)
     watcher = asyncio.create_task(_watch_cancel_requests(store, record.id, cancel))
     try:
         await engine.execute(
-            plan, run_id=record.id, inputs=record.inputs, sink=sink, cancel=cancel, prior=prior
+            plan,
+            run_id=record.id,
+            inputs=record.inputs,
+            sink=sink,
+            cancel=cancel,
+            prior=prior,
+            secrets=secrets,
         )
     except Exception as exc:
         # Not BaseException: a cancelled task (an operator shutting down) leaves the run to be
@@ -184,9 +260,13 @@ async def _watch_cancel_requests(store: RunStore, run_id: str, cancel: asyncio.E
 
 
 def _fail_unfinished(store: RunStore, run_id: str, exc: BaseException) -> None:
+    error = NodeError(reason="internal", message=f"the engine stopped: {type(exc).__name__}: {exc}")
+    _fail_run(store, run_id, error)
+
+
+def _fail_run(store: RunStore, run_id: str, error: NodeError) -> None:
     if store.get_run(run_id).status in TERMINAL_RUN_STATUSES:
         return
-    error = NodeError(reason="internal", message=f"the engine stopped: {type(exc).__name__}: {exc}")
     store.append_events(
         run_id,
         [

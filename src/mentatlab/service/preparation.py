@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,11 +11,13 @@ from typing import Any
 from mentatlab.engine.plan import AgentBinding, FlowPlan, PlanError
 from mentatlab.model.flow import Flow
 from mentatlab.model.manifest import PinType
+from mentatlab.model.policy import Policy
 from mentatlab.validation import (
     AgentCatalog,
     AgentResolutionError,
     Finding,
     Mode,
+    ResolvedAgent,
     agent_search_path,
     load_flow,
     validate_flow_data,
@@ -41,8 +43,10 @@ def prepare_flow(
     inputs: Mapping[str, Any] | None = None,
     text_inputs: Mapping[str, str] | None = None,
     mode: Mode = Mode.STRICT,
+    policy: Policy | None = None,
 ) -> tuple[PreparedRun | None, list[Finding]]:
-    """Validate ``flow_path`` and bind its agent nodes to Cog-Paks.
+    """Validate ``flow_path`` (enforcing ``policy`` if given) and bind its agent nodes to
+    Cog-Paks.
 
     ``inputs`` are typed values by ``NODE.PIN``; ``text_inputs`` are values typed on a
     command line, converted by the type of the pin they feed (see :func:`parse_input_text`).
@@ -50,7 +54,7 @@ def prepare_flow(
     """
     given = {**(inputs or {}), **(text_inputs or {})}
     catalog = AgentCatalog(_search_path(flow_path, agent_dirs), mode=mode)
-    flow, findings = load_flow(flow_path, catalog, mode=mode, run_inputs=list(given))
+    flow, findings = load_flow(flow_path, catalog, mode=mode, run_inputs=list(given), policy=policy)
     return _bind(flow, findings, catalog, str(flow_path), inputs=inputs, text_inputs=text_inputs)
 
 
@@ -61,14 +65,17 @@ def prepare_flow_data(
     inputs: Mapping[str, Any] | None = None,
     mode: Mode = Mode.STRICT,
     file: str = "<flow>",
+    agents: Iterable[ResolvedAgent] = (),
+    policy: Policy | None = None,
 ) -> tuple[PreparedRun | None, list[Finding]]:
     """:func:`prepare_flow` for a flow already in memory (a request body).
 
-    Agents are found in ``agent_dirs``, then ``$MENTATLAB_AGENTS_PATH``, then ``./agents``.
+    Agents are found among ``agents`` (those a server has registered), then in
+    ``agent_dirs``, ``$MENTATLAB_AGENTS_PATH`` and ``./agents``.
     """
-    catalog = AgentCatalog(agent_search_path(agent_dirs), mode=mode)
+    catalog = AgentCatalog(agent_search_path(agent_dirs), mode=mode, agents=agents)
     flow, findings = validate_flow_data(
-        data, catalog, mode=mode, run_inputs=list(inputs or {}), file=file
+        data, catalog, mode=mode, run_inputs=list(inputs or {}), file=file, policy=policy
     )
     return _bind(flow, findings, catalog, file, inputs=inputs, text_inputs=None)
 

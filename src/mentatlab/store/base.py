@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from mentatlab.model.run import EventType, NodeStatus, RunEvent, RunRecord, RunStatus
+from mentatlab.model.run import EventType, Executor, NodeStatus, RunEvent, RunRecord, RunStatus
 from mentatlab.store.owner import RunOwner
 
 __all__ = ["AttemptRecord", "NewEvent", "RunStore"]
@@ -57,10 +57,12 @@ class RunStore(Protocol):
         flow_id: str | None,
         flow_name: str | None,
         owner: RunOwner | None = None,
+        executor: Executor = Executor.LOCAL,
     ) -> RunRecord:
         """Record a new ``queued`` run with every node ``pending``.
 
-        ``owner`` defaults to the calling process (:meth:`RunOwner.current`).
+        ``owner`` defaults to the calling process (:meth:`RunOwner.current`); ``executor``
+        says where its agents will execute.
         """
         ...
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 __all__ = [
+    "AgentNotRegisteredError",
     "ApiKeyError",
     "ApiKeyExistsError",
     "ApiKeyNotFoundError",
+    "FlowNotFoundError",
     "InvalidApiKeyError",
     "InvalidAuditEntryError",
     "InvalidEventError",
+    "InvalidRegistryEntryError",
     "InvalidStoreUrlError",
+    "RegistryConflictError",
+    "RegistryError",
     "RunFinishedError",
     "RunNotFoundError",
     "StoreBusyError",
@@ -87,3 +92,40 @@ class ApiKeyNotFoundError(ApiKeyError):
 
 class InvalidAuditEntryError(StoreError, ValueError):
     """An audit entry to append is malformed: an empty actor or action, details not JSON."""
+
+
+class RegistryError(StoreError):
+    """Base class of the errors registering agents and storing flows raises."""
+
+
+class InvalidRegistryEntryError(RegistryError, ValueError):
+    """An agent or flow cannot be stored as given: an id or version too long, a flow without
+    ``meta.version``, or a flow whose id is not the one it is stored under (a usage error)."""
+
+
+class RegistryConflictError(RegistryError):
+    """An id and version are taken by different content (a stored version never changes),
+    or a flow to create exists already."""
+
+
+class AgentNotRegisteredError(RegistryError):
+    """No registered agent has this id (and version, when one is given)."""
+
+    def __init__(self, agent_id: str, version: str | None = None) -> None:
+        what = f"{agent_id}@{version}" if version else agent_id
+        super().__init__(f"agent {what!r} is not registered")
+        self.agent_id = agent_id
+        self.version = version
+
+
+class FlowNotFoundError(RegistryError):
+    """No stored flow has this id (and version, when one is given)."""
+
+    def __init__(self, flow_id: str, version: str | None = None) -> None:
+        super().__init__(
+            f"flow {flow_id!r} has no version {version!r}"
+            if version
+            else f"flow {flow_id!r} not found"
+        )
+        self.flow_id = flow_id
+        self.version = version

@@ -42,8 +42,10 @@ __all__ = [
     "audit_head",
     "audit_log",
     "events",
+    "flows",
     "metadata",
     "nodes",
+    "registered_agents",
     "runs",
     "state_of",
     "values_of",
@@ -138,6 +140,7 @@ runs = Table(
     Column("owner_host", NulFreeText, nullable=False),
     Column("owner_pid", Integer, nullable=False),
     Column("owner_create_time", Float, nullable=False),
+    Column("executor", NulFreeString(16)),  # an Executor value; null for older runs
     Index(None, "status", "id"),
 )
 
@@ -234,6 +237,36 @@ audit_head = Table(
     Column("hash", NulFreeString(64), nullable=False),
 )
 
+
+# The registry: agent manifests with where their Cog-Pak lives, and flows. Each version is a
+# row of its own that never changes; ``seq`` orders them (listings, the version stored last).
+# Ids and versions are bounded (the registry checks the lengths): they are indexed, and
+# PostgreSQL cannot index arbitrarily long text.
+registered_agents = Table(
+    "registered_agents",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("agent_id", NulFreeString(255), nullable=False),
+    Column("version", NulFreeString(64), nullable=False),
+    Column("manifest", JSON, nullable=False),
+    Column("location", NulFreeText, nullable=False),
+    Column("registered_at", UTCDateTime, nullable=False),
+    UniqueConstraint("agent_id", "version"),
+    sqlite_autoincrement=True,  # never reuse a seq: it is the listing's cursor
+)
+
+flows = Table(
+    "flows",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("flow_id", NulFreeString(255), nullable=False),
+    Column("version", NulFreeString(64), nullable=False),
+    Column("name", NulFreeText, nullable=False),
+    Column("document", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("flow_id", "version"),
+    sqlite_autoincrement=True,
+)
 
 # The projected state of a node and of an attempt: one list serves loading and saving.
 NODE_STATE_COLUMNS: Final = (

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from mentatlab.model.run import (
     TERMINAL_RUN_STATUSES,
     EventType,
+    Executor,
     NodeError,
     NodeRecord,
     NodeStatus,
@@ -126,6 +127,7 @@ class SqlRunStore:
         flow_id: str | None,
         flow_name: str | None,
         owner: RunOwner | None = None,
+        executor: Executor = Executor.LOCAL,
     ) -> RunRecord:
         owner = owner or RunOwner.current()
         run_id = new_run_id()
@@ -146,6 +148,7 @@ class SqlRunStore:
                     owner_host=owner.host,
                     owner_pid=owner.pid,
                     owner_create_time=owner.create_time,
+                    executor=executor.value,
                 )
             )
             if node_ids:
@@ -354,6 +357,7 @@ def _run_record(run: Row[Any], node_rows: Sequence[Row[Any]]) -> RunRecord:
         inputs=run.inputs,
         outputs=run.outputs,
         error=_error(run.error),
+        executor=None if run.executor is None else Executor(run.executor),
         nodes={
             n.node_id: NodeRecord.model_validate(state_of(n, NODE_STATE_COLUMNS)) for n in node_rows
         },

@@ -15,11 +15,22 @@ from mentatlab.validation.catalog import (
 )
 from mentatlab.validation.findings import Finding, Mode, Severity, UsageError, ValidationReport
 from mentatlab.validation.flows import load_flow, validate_flow_data
-from mentatlab.validation.manifests import load_manifest
+from mentatlab.validation.manifests import load_manifest, validate_manifest_data
+from mentatlab.validation.policy import (
+    POLICY_ENV,
+    POLICY_RULES,
+    PolicyError,
+    default_policy,
+    is_policy_rule,
+    load_policy,
+    policy_in_force,
+)
 from mentatlab.validation.rules import RULES, Rule
 
 __all__ = [
     "AGENTS_PATH_VARIABLE",
+    "POLICY_ENV",
+    "POLICY_RULES",
     "RULES",
     "AgentCatalog",
     "AgentNotFoundError",
@@ -28,16 +39,22 @@ __all__ = [
     "Finding",
     "InvalidAgentError",
     "Mode",
+    "PolicyError",
     "ResolvedAgent",
     "Rule",
     "Severity",
     "UsageError",
     "ValidationReport",
     "agent_search_path",
+    "default_policy",
     "detect_kind",
+    "is_policy_rule",
     "load_flow",
     "load_manifest",
+    "load_policy",
+    "policy_in_force",
     "validate_data",
     "validate_flow_data",
+    "validate_manifest_data",
     "validate_paths",
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from mentatlab.validation.catalog import AgentCatalog, agent_search_path
+from mentatlab.model.policy import Policy
+from mentatlab.validation.catalog import AgentCatalog, ResolvedAgent, agent_search_path
 from mentatlab.validation.document import ROOT, Document
 from mentatlab.validation.findings import Finding, Mode, UsageError, ValidationReport
 from mentatlab.validation.flows import validate_flow_document
@@ -48,8 +49,10 @@ def validate_paths(
     mode: Mode = Mode.STRICT,
     run_inputs: Collection[str] = (),
     environ: Mapping[str, str] | None = None,
+    policy: Policy | None = None,
 ) -> ValidationReport:
-    """Validate manifests, Cog-Pak directories and flows, telling them apart by content.
+    """Validate manifests, Cog-Pak directories and flows, telling them apart by content,
+    and enforce ``policy`` on them if given.
 
     Flows resolve agents through :func:`agent_search_path` (``agent_dirs``, then
     ``$MENTATLAB_AGENTS_PATH``, ``agents/`` beside the flow, ``./agents``). Raises
@@ -73,7 +76,13 @@ def validate_paths(
                 catalogs[search] = AgentCatalog(search, mode=mode)
             catalog = catalogs[search]
         findings += _validate_document(
-            document, kind, loaded, catalog=catalog, mode=mode, run_inputs=run_inputs
+            document,
+            kind,
+            loaded,
+            catalog=catalog,
+            mode=mode,
+            run_inputs=run_inputs,
+            policy=policy,
         )
     return ValidationReport.of(findings)
 
@@ -84,10 +93,13 @@ def validate_data(
     agent_dirs: Sequence[Path] = (),
     mode: Mode = Mode.STRICT,
     file: str = "<document>",
+    agents: Iterable[ResolvedAgent] = (),
+    policy: Policy | None = None,
 ) -> ValidationReport:
     """Validate a manifest or flow already in memory (a request body), told apart by content.
 
-    Flows resolve agents in ``agent_dirs``, then ``$MENTATLAB_AGENTS_PATH``, then ``./agents``.
+    Flows resolve agents among ``agents`` (not found in a directory: the agents a server has
+    registered), then in ``agent_dirs``, ``$MENTATLAB_AGENTS_PATH`` and ``./agents``.
     """
     document, loaded = document_from_data(data, file)
     if document is None:
@@ -95,9 +107,11 @@ def validate_data(
     kind = detect_kind(document.data)
     catalog = None
     if kind is DocumentKind.FLOW:
-        catalog = AgentCatalog(agent_search_path(agent_dirs), mode=mode)
+        catalog = AgentCatalog(agent_search_path(agent_dirs), mode=mode, agents=agents)
     return ValidationReport.of(
-        _validate_document(document, kind, loaded, catalog=catalog, mode=mode, run_inputs=())
+        _validate_document(
+            document, kind, loaded, catalog=catalog, mode=mode, run_inputs=(), policy=policy
+        )
     )
 
 
@@ -109,13 +123,21 @@ def _validate_document(
     catalog: AgentCatalog | None,
     mode: Mode,
     run_inputs: Collection[str],
+    policy: Policy | None,
 ) -> list[Finding]:
     """Validate a manifest, or a flow against ``catalog`` (given for flows only)."""
     if kind is DocumentKind.MANIFEST:
-        return validate_manifest_document(document, mode=mode, load_findings=loaded)[1]
+        return validate_manifest_document(document, mode=mode, load_findings=loaded, policy=policy)[
+            1
+        ]
     if kind is DocumentKind.FLOW and catalog is not None:
         return validate_flow_document(
-            document, catalog, mode=mode, run_inputs=run_inputs, load_findings=loaded
+            document,
+            catalog,
+            mode=mode,
+            run_inputs=run_inputs,
+            load_findings=loaded,
+            policy=policy,
         )[1]
     message = (
         "cannot tell whether this is an agent manifest or a flow: set 'kind: Agent' or 'kind: Flow'"

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Final
 
 from mentatlab.model.manifest import AgentManifest, EnvVar, Pin, PinType
-from mentatlab.validation.quantities import cpu_cores, memory_bytes
+from mentatlab.validation.quantities import RESOURCES, resource_amount
 from mentatlab.validation.reporter import Reporter
 
 __all__ = ["check_manifest"]
@@ -18,11 +16,6 @@ _ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MULTIMODAL: Final = frozenset({PinType.AUDIO, PinType.IMAGE, PinType.VIDEO})
 # Interpreters whose first non-option argument is the program file in the Cog-Pak.
 _INTERPRETERS: Final = frozenset({"python", "python3", "node", "bash", "sh", "ruby", "perl"})
-_AMOUNTS: Final[dict[str, Callable[[str], Decimal | None]]] = {
-    "cpu": cpu_cores,
-    "memory": memory_bytes,
-    "gpu": Decimal,
-}
 
 
 def check_manifest(manifest: AgentManifest, report: Reporter, directory: Path | None) -> None:
@@ -104,9 +97,16 @@ def _check_runnable(manifest: AgentManifest, report: Reporter, directory: Path |
         program, index = arguments[0], 1
     elif "/" not in program:  # found on PATH when the agent starts
         return
-    if not PurePosixPath(program).is_absolute() and not (directory / program).exists():
+    if not PurePosixPath(program).is_absolute() and not _exists(directory / program):
         message = f"{program!r} does not exist in the Cog-Pak directory {directory}"
         report.add(f"$.command[{index}]", "manifest.command-exists", message)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long for the file system (from a request body): not there
+        return False
 
 
 def _check_scaling(manifest: AgentManifest, report: Reporter) -> None:
@@ -126,11 +126,11 @@ def _check_resources(manifest: AgentManifest, report: Reporter) -> None:
     requests, limits = manifest.resources.requests, manifest.resources.limits
     if requests is None or limits is None:
         return
-    for name, parse in _AMOUNTS.items():
+    for name in RESOURCES:
         requested, limit = getattr(requests, name), getattr(limits, name)
         if requested is None or limit is None:
             continue
-        low, high = parse(str(requested)), parse(str(limit))
+        low, high = resource_amount(name, requested), resource_amount(name, limit)
         if low is not None and high is not None and low > high:
             message = f"requested {name} {requested} is more than its limit {limit}"
             report.add(f"$.resources.requests.{name}", "manifest.resources-range", message)

@@ -3,29 +3,35 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import ValidationError
-
 from mentatlab.model.manifest import AgentManifest
+from mentatlab.model.policy import Policy
 from mentatlab.validation.document import ROOT, Document, child_path
 from mentatlab.validation.findings import Finding, Mode
 from mentatlab.validation.legacy import is_legacy_manifest, normalise_legacy_manifest
-from mentatlab.validation.loading import manifest_file, read_document
+from mentatlab.validation.loading import (
+    MANIFEST_FILENAMES,
+    document_from_data,
+    manifest_file,
+    read_document,
+)
 from mentatlab.validation.manifest_rules import check_manifest
+from mentatlab.validation.policy import check_manifest_policy, cogpak_directory
 from mentatlab.validation.reporter import Reporter
-from mentatlab.validation.schema import SchemaKind, schema_problems
+from mentatlab.validation.schema import SchemaKind
 
-__all__ = ["load_manifest", "validate_manifest_document"]
+__all__ = ["load_manifest", "validate_manifest_data", "validate_manifest_document"]
 
 _PLACEHOLDER: Final = re.compile(r"\{\{\s*[A-Z][A-Z0-9_]*\s*\}\}")
 
 
 def load_manifest(
-    path: Path, *, mode: Mode = Mode.STRICT
+    path: Path, *, mode: Mode = Mode.STRICT, policy: Policy | None = None
 ) -> tuple[AgentManifest | None, list[Finding]]:
-    """Load and validate a manifest file or Cog-Pak directory.
+    """Load and validate a manifest file or Cog-Pak directory, and enforce ``policy`` if given.
 
     Returns the manifest (``None`` if any error was found) and every finding. Raises
     :class:`~mentatlab.validation.findings.UsageError` if ``path`` does not exist or is a
@@ -34,13 +40,39 @@ def load_manifest(
     document, findings = read_document(manifest_file(path))
     if document is None:
         return None, findings
-    return validate_manifest_document(document, mode=mode, load_findings=findings)
+    return validate_manifest_document(document, mode=mode, load_findings=findings, policy=policy)
+
+
+def validate_manifest_data(
+    data: object,
+    *,
+    directory: Path | None = None,
+    mode: Mode = Mode.STRICT,
+    file: str = "<manifest>",
+    policy: Policy | None = None,
+) -> tuple[AgentManifest | None, list[Finding]]:
+    """Validate a manifest already in memory (e.g. a request body); findings have no lines.
+
+    ``directory`` is its Cog-Pak, when it has one on this machine: the rules then also check
+    that the agent's program exists there, as for a manifest read from a file.
+    """
+    document, findings = document_from_data(data, file)
+    if document is None:
+        return None, findings
+    return validate_manifest_document(
+        replace(document, directory=directory), mode=mode, load_findings=findings, policy=policy
+    )
 
 
 def validate_manifest_document(
-    document: Document, *, mode: Mode = Mode.STRICT, load_findings: list[Finding] | None = None
+    document: Document,
+    *,
+    mode: Mode = Mode.STRICT,
+    load_findings: list[Finding] | None = None,
+    policy: Policy | None = None,
 ) -> tuple[AgentManifest | None, list[Finding]]:
-    """Validate a parsed manifest: template markers, legacy format, schema, semantic rules."""
+    """Validate a parsed manifest: template markers, legacy format, schema, semantic rules,
+    then ``policy`` (if given) on a manifest found valid."""
     report = Reporter(document, mode)
     placeholders = _placeholders(document)
     if placeholders:
@@ -57,17 +89,26 @@ def validate_manifest_document(
         )
         report.add(ROOT, "manifest.legacy-format", message)
         data, report.origin = normalise_legacy_manifest(data)
-    for path, rule, message in schema_problems(SchemaKind.MANIFEST, data):
-        report.add(path, rule, message)
-    if report.has_errors:
-        return None, report.findings
-    try:
-        manifest = AgentManifest.model_validate(data)
-    except ValidationError as exc:
-        report.add_model_errors(exc)
+    manifest = report.parse(SchemaKind.MANIFEST, data, AgentManifest)
+    if manifest is None:
         return None, report.findings
     check_manifest(manifest, report, document.directory)
+    if policy is not None and not report.has_errors:
+        check_manifest_policy(manifest, policy, report, _cogpak(document))
     return (None if report.has_errors else manifest), report.findings
+
+
+def _cogpak(document: Document) -> Path | None:
+    """The Cog-Pak directory of a manifest read from a file, or given with its data."""
+    if document.directory is None:
+        return None
+    read_from = Path(document.file)
+    candidates = (
+        [read_from]
+        if read_from.parent == document.directory
+        else [document.directory / name for name in MANIFEST_FILENAMES]
+    )
+    return next(filter(None, map(cogpak_directory, candidates)), None)
 
 
 def _placeholders(document: Document) -> list[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""Kubernetes resource quantities as numbers, to compare requests with limits."""
+"""Kubernetes resource quantities as numbers, to compare requests, limits and policy maxima."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import re
 from decimal import Decimal
 from typing import Final
 
-__all__ = ["cpu_cores", "memory_bytes"]
+__all__ = ["RESOURCES", "cpu_cores", "memory_bytes", "resource_amount"]
+
+RESOURCES: Final = ("cpu", "memory", "gpu")
 
 _MEMORY_UNITS: Final = {
     "": 1,
@@ -43,3 +45,13 @@ def memory_bytes(quantity: str) -> Decimal | None:
         return None
     number, unit = match.groups()
     return Decimal(number) * _MEMORY_UNITS[unit or ""]
+
+
+def resource_amount(resource: str, quantity: str | int) -> Decimal | None:
+    """The amount of ``cpu``, ``memory`` or ``gpu`` (a count) as a number, ``None`` if malformed."""
+    text = str(quantity)
+    if resource == "cpu":
+        return cpu_cores(text)
+    if resource == "memory":
+        return memory_bytes(text)
+    return Decimal(text) if text.isdigit() else None

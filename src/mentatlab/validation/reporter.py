@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mentatlab.validation.document import ROOT, Document, child_path
 from mentatlab.validation.findings import Finding, Mode, Severity
 from mentatlab.validation.rules import severity_of
+from mentatlab.validation.schema import SchemaKind, schema_problems
 
 __all__ = ["Reporter"]
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 def _same(path: str) -> str:
@@ -42,6 +47,19 @@ class Reporter:
                 severity=severity_of(rule, self.mode),
             )
         )
+
+    def parse(self, kind: SchemaKind, data: Any, model: type[_Model]) -> _Model | None:
+        """``data`` as ``model`` if it passes the schema ``kind`` and then the model; else
+        ``None``, every problem reported (and any error reported before counts too)."""
+        for path, rule, message in schema_problems(kind, data):
+            self.add(path, rule, message)
+        if self.has_errors:
+            return None
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            self.add_model_errors(exc)
+            return None
 
     def add_model_errors(self, exc: ValidationError) -> None:
         # The schemas and the models agree (tests/model prove it); this guards against drift.

@@ -1,4 +1,4 @@
-"""JSON Schema validation of manifests and flows, with findings a person can act on."""
+"""JSON Schema validation of manifests, flows and policies, with findings a person can act on."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ _MAX_SHOWN: Final = 60
 class SchemaKind(StrEnum):
     MANIFEST = "agent-manifest.v1.schema.json"
     FLOW = "flow.v1.schema.json"
+    POLICY = "policy.v1.schema.json"
 
 
 SchemaProblem = tuple[str, str, str]

@@ -10,15 +10,16 @@ from starlette.concurrency import run_in_threadpool
 
 from mentatlab.api.auth import authorize
 from mentatlab.api.paths import API_PREFIX
-from mentatlab.api.pool import PoolClosedError
+from mentatlab.api.pool import NoKubernetesError, PoolClosedError
 from mentatlab.api.problems import ApiProblem, problem_responses
-from mentatlab.api.state import request_context, server_state
+from mentatlab.api.state import ServerState, request_context, server_state
 from mentatlab.api.streaming import event_stream
 from mentatlab.model.api import MAX_SEQ, RunCreate, RunPage, RunRef
+from mentatlab.model.kubernetes import KubernetesRunOptions
 from mentatlab.model.run import RunRecord, RunStatus
-from mentatlab.service.preparation import prepare_flow_data
+from mentatlab.service.preparation import PreparedRun, prepare_flow_data
+from mentatlab.service.registry import InvalidDocumentError, registered_agents
 from mentatlab.store import ApiKey, Scope
-from mentatlab.validation import ValidationReport
 
 __all__ = ["router"]
 
@@ -31,7 +32,7 @@ Reader = Annotated[ApiKey, Depends(authorize(Scope.READ, "run.read"))]
 @router.post(
     "",
     status_code=201,
-    responses=problem_responses(401, 403, 413, 422, 503),
+    responses=problem_responses(401, 403, 404, 413, 422, 503),
     summary="Submit a run of a flow",
 )
 async def create_run(
@@ -42,31 +43,68 @@ async def create_run(
 ) -> RunRef:
     """Validate the flow exactly as `mentatctl validate` does and queue a run of it.
 
-    An invalid flow is a 422 problem whose `report` is the validation report. The run
-    executes on the server's engine when a worker is free; until then it is `queued`.
+    The flow is `flow`, or the stored flow `flow_id` (at `version`, by default the one
+    stored last; 404 if there is none). Its agents resolve among the registered agents whose
+    Cog-Pak is a directory on the server, then in the server's agent directories. An invalid
+    flow is a 422 problem whose `report` is the validation report. The run executes on the
+    server's engine when a worker is free; until then it is `queued`. With `kubernetes`, its
+    agents run as pods (each agent's manifest `image`), which needs a server started with a
+    Kubernetes executor (`mentatctl serve --namespace`): a 422 problem otherwise.
     """
     server = server_state(request)
-    prepared, findings = await run_in_threadpool(
-        prepare_flow_data, body.flow, agent_dirs=server.settings.agent_dirs, inputs=body.inputs
-    )
-    if prepared is None:
-        report = ValidationReport.of(findings)
-        first = report.errors[0]
-        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
-        raise ApiProblem(
-            422,
-            f"the flow is invalid: {first.rule} at {first.path}: {first.message}{more}",
-            slug="invalid-flow",
-            title="Invalid flow",
-            extra={"report": report.to_json()},
-        )
+    prepared = await run_in_threadpool(_prepare, server, body)
+    if body.kubernetes is not None:
+        _check_kubernetes(server, prepared, body.kubernetes)
     try:
-        record = await server.pool.submit(prepared)
+        record = await server.pool.submit(prepared, kubernetes=body.kubernetes)
     except PoolClosedError:
         raise ApiProblem(503, "the server is shutting down", slug="shutting-down") from None
+    except NoKubernetesError:
+        raise _no_kubernetes() from None
     request_context(request).resource = f"runs/{record.id}"
     response.headers["Location"] = f"{request.url.path}/{record.id}"
     return RunRef(id=record.id, status=record.status)
+
+
+def _prepare(server: ServerState, body: RunCreate) -> PreparedRun:
+    registry = server.registry
+    document = body.flow  # RunCreate holds either a flow or a flow_id
+    if body.flow_id is not None:
+        document = registry.get_flow(body.flow_id, body.version).document
+    prepared, findings = prepare_flow_data(
+        document,
+        agent_dirs=server.settings.agent_dirs,
+        inputs=body.inputs,
+        agents=registered_agents(registry),
+        policy=server.settings.policy,
+    )
+    if prepared is None:
+        raise InvalidDocumentError("flow", findings)
+    return prepared
+
+
+def _check_kubernetes(
+    server: ServerState, prepared: PreparedRun, options: KubernetesRunOptions
+) -> None:
+    executor = server.pool.kubernetes
+    if executor is None:
+        raise _no_kubernetes()
+    problems = executor.problems(prepared.plan, options, server.settings.policy)
+    if problems:
+        raise ApiProblem(
+            422,
+            "the run cannot execute on Kubernetes: " + "; ".join(problems),
+            slug="not-runnable-on-kubernetes",
+        )
+
+
+def _no_kubernetes() -> ApiProblem:
+    return ApiProblem(
+        422,
+        "this server has no Kubernetes executor (start it with mentatctl serve --namespace); "
+        "leave out `kubernetes` to run on the server's own engine",
+        slug="no-kubernetes-executor",
+    )
 
 
 @router.get("", responses=problem_responses(401, 403, 422), summary="List runs, newest first")
@@ -124,7 +162,8 @@ def cancel_run(
         200: {
             "description": (
                 "Server-Sent Events: `id` is the event's seq, `event` its type, `data` the "
-                "run event as JSON; `: ping` comments while idle; ends after the final event"
+                "run event as JSON; `: ping` comments while idle; ends after the final event "
+                "(with `follow=false`: once the events stored so far are sent)"
             ),
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
@@ -143,6 +182,9 @@ async def run_events(
         int | None,
         Header(alias="Last-Event-ID", ge=0, le=MAX_SEQ, description="Resume after this seq"),
     ] = None,
+    follow: Annotated[
+        bool, Query(description="false: end once the events stored so far are sent")
+    ] = True,
 ) -> StreamingResponse:
     """Replays the events after `Last-Event-ID` (the header wins over the query parameter,
     as a reconnecting browser sends the header), then streams new ones as they happen."""
@@ -158,6 +200,7 @@ async def run_events(
             run_id,
             after_seq=after,
             heartbeat_seconds=server.settings.heartbeat_seconds,
+            follow=follow,
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

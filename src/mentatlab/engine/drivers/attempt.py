@@ -72,8 +72,14 @@ def envelope_bytes(spec: AttemptSpec) -> bytes:
         inputs=dict(spec.inputs),
         params=dict(spec.params),
         resume=spec.resume,
+        secrets=dict(spec.secrets) or None,
+        identity=spec.identity,
     )
-    return escape_line_separators(envelope.model_dump_json()).encode() + b"\n"
+    # Fields added in v1.1 appear only when set: an envelope without them is v1.0's, byte
+    # for byte (tests/golden pins it).
+    unset = {name for name in ("secrets", "identity") if getattr(envelope, name) is None}
+    text = envelope.model_dump_json(exclude=unset)
+    return escape_line_separators(text).encode() + b"\n"
 
 
 def protocol_environment(spec: AttemptSpec) -> dict[str, str]:

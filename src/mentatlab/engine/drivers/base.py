@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mentatlab.model.manifest import AgentProtocol
-from mentatlab.model.protocol import PROTOCOL_V1, AgentEvent
+from mentatlab.model.protocol import PROTOCOL_V1, AgentEvent, AgentIdentity
 
 __all__ = [
+    "DEFAULT_MAX_EVENTS",
+    "DEFAULT_MAX_PROCESSES",
     "AttemptOutcome",
     "AttemptResult",
     "AttemptSpec",
@@ -26,6 +28,13 @@ __all__ = [
     "ExecutionLimits",
     "FailureReason",
 ]
+
+
+DEFAULT_MAX_EVENTS = 10_000
+"""Events of one attempt that reach the run's log: far more than progress reporting needs,
+few enough that a chatty agent cannot fill the store."""
+DEFAULT_MAX_PROCESSES = 256
+"""Room for process pools and shell pipelines; far below what exhausts a machine's pids."""
 
 
 class AttemptOutcome(StrEnum):
@@ -40,6 +49,7 @@ class FailureReason(StrEnum):
     TIMEOUT = "timeout"
     HEARTBEAT_TIMEOUT = "heartbeat_timeout"
     OUTPUT_LIMIT = "output_limit"
+    PROCESS_LIMIT = "process_limit"
     AGENT_ERROR = "agent_error"
     START_FAILED = "start_failed"
     CANCELLED = "cancelled"
@@ -64,6 +74,12 @@ class ExecutionLimits:
     """Total bytes an attempt may write to stdout and stderr together."""
     max_line_bytes: int = 8 * 1024 * 1024
     """Longest single stdout/stderr line (one event) accepted."""
+    max_events: int | None = DEFAULT_MAX_EVENTS
+    """Events of the attempt recorded in the run's log; later ones (but an ``error``) are
+    dropped, after one warning. Enforced by the engine for every driver. ``None``: all."""
+    max_processes: int | None = DEFAULT_MAX_PROCESSES
+    """Most processes an attempt may run at once, itself included (local driver; a fork
+    bomb is stopped here). ``None``: not counted."""
     kill_grace_seconds: float = 5.0
     """Time between SIGTERM and SIGKILL when stopping an agent."""
 
@@ -92,6 +108,10 @@ class AttemptSpec:
     original MentatLab way (:mod:`mentatlab.engine.legacy_io`)."""
     output_pins: tuple[str, ...] = ()
     """The agent's declared output pins: where a legacy agent's result object goes."""
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The run secrets this node receives, in its input envelope only (never argv or env)."""
+    identity: AgentIdentity | None = field(default=None, repr=False)
+    """The attempt's token for reporting over HTTP, when the run executes on a server."""
 
 
 @dataclass(frozen=True, kw_only=True)

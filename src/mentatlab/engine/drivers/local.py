@@ -38,6 +38,7 @@ from mentatlab.engine.drivers.base import (
 )
 from mentatlab.engine.drivers.process import (
     CommandError,
+    ProcessCensus,
     child_setup,
     resolve_command,
     signal_group,
@@ -54,6 +55,9 @@ _DRAIN_SECONDS = 5.0
 may take to arrive. Only a process that left the agent's process group can hold the pipes
 open longer; MentatLab stops reading then."""
 
+_CENSUS_SECONDS = 0.1
+"""How often the agent's processes are counted against ``limits.max_processes``."""
+
 
 class LocalProcessDriver:
     """Runs an attempt as a subprocess of MentatLab; implements :class:`Driver`.
@@ -62,7 +66,9 @@ class LocalProcessDriver:
     ``python`` or ``python3`` is the interpreter running MentatLab, so Python agents can
     import the MentatLab SDK. The agent gets MentatLab's environment, ``PYTHONUNBUFFERED=1``,
     ``spec.env`` and the ``MENTAT_*`` variables. Memory and CPU limits are resource limits
-    of the process (see :func:`~mentatlab.engine.drivers.process.child_setup`).
+    of the process (see :func:`~mentatlab.engine.drivers.process.child_setup`); the number
+    of processes is counted while it runs (:class:`~mentatlab.engine.drivers.process.
+    ProcessCensus`).
     """
 
     resolves_env_references = False  # Secrets and ConfigMaps exist on Kubernetes only
@@ -140,6 +146,8 @@ class _Attempt:
         self._started = self._last_event = self._loop.time()
         self._output_bytes = 0
         self._flood: asyncio.Future[str] = self._loop.create_future()
+        limit = spec.limits.max_processes
+        self._census = ProcessCensus(self._pgid, limit=limit) if limit is not None else None
 
     async def run(self, payload: bytes) -> AttemptResult:
         readers = [
@@ -210,6 +218,15 @@ class _Attempt:
                             "(heartbeat timeout)",
                         )
                     wake.append(left)
+                if self._census is not None and limits.max_processes is not None:
+                    # In a thread: the occasional scan of /proc must not hold up the loop.
+                    if await asyncio.to_thread(self._census.count) > limits.max_processes:
+                        return Stop(
+                            FailureReason.PROCESS_LIMIT,
+                            f"process limit: ran more than {limits.max_processes} processes "
+                            "at once",
+                        )
+                    wake.append(_CENSUS_SECONDS)
                 waiting: set[asyncio.Future[Any]] = {exited, cancelled, self._flood}
                 waiting.update(reader for reader in readers if not reader.done())
                 await asyncio.wait(
@@ -222,7 +239,9 @@ class _Attempt:
     async def _stop(self, stop: Stop) -> None:
         """Stop the agent's process group and wait for the agent to exit."""
         exited = self._protocol.exited
-        if stop.reason is FailureReason.OUTPUT_LIMIT:
+        if stop.reason is FailureReason.PROCESS_LIMIT and self._census is not None:
+            await asyncio.to_thread(self._census.kill_all)  # no grace: it would keep forking
+        elif stop.reason is FailureReason.OUTPUT_LIMIT:
             signal_group(self._pgid, signal.SIGKILL)  # no grace: it would keep flooding
         else:
             signal_group(self._pgid, signal.SIGTERM)

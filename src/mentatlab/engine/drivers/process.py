@@ -15,7 +15,14 @@ from pathlib import Path
 
 from mentatlab.engine.drivers.base import ExecutionLimits
 
-__all__ = ["PYTHON_ALIASES", "CommandError", "child_setup", "resolve_command", "signal_group"]
+__all__ = [
+    "PYTHON_ALIASES",
+    "CommandError",
+    "ProcessCensus",
+    "child_setup",
+    "resolve_command",
+    "signal_group",
+]
 
 PYTHON_ALIASES = frozenset({"python", "python3"})
 """Program names that mean "the interpreter running MentatLab" (so agents can import its SDK)."""
@@ -106,3 +113,88 @@ def signal_group(pgid: int, signum: int) -> None:
     # PermissionError: some systems report EPERM for a group left with only zombies.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
+
+
+_PROC = Path("/proc")
+
+
+class ProcessCensus:
+    """Counts, and kills, the processes an agent runs: the process limit of the local driver.
+
+    ``RLIMIT_NPROC`` cannot do this: it counts every process of the user, and does not bind
+    root at all (CI, containers). The census reads Linux's ``/proc`` instead. Each
+    :meth:`count` walks the agent's process tree (``/proc/PID/task/TID/children``: cheap);
+    every ``session_every``-th call also scans every process for members of the agent's
+    session, which finds descendants whose parent has exited as well. A process that calls
+    ``setsid()`` *and* loses its parent escapes both; containing that takes a cgroup (the
+    Kubernetes driver's pods). Without ``/proc`` nothing is counted.
+    """
+
+    def __init__(self, leader: int, *, limit: int, session_every: int = 10) -> None:
+        """``leader``: the agent process, leader of its own session and process group."""
+        self._leader = leader
+        self._limit = limit
+        self._session_every = session_every
+        self._calls = 0
+        self.available = (_PROC / str(leader)).is_dir()
+
+    def count(self) -> int:
+        """The agent's processes (itself included), counted up to ``limit + 1`` at most."""
+        if not self.available:
+            return 0
+        self._calls += 1
+        found = self._tree()
+        if len(found) <= self._limit and self._calls % self._session_every == 0:
+            found |= self._session()
+        return min(len(found), self._limit + 1)
+
+    def kill_all(self, rounds: int = 5) -> None:
+        """SIGKILL the agent's process group, then whatever else of its tree and session is
+        left (a process that changed its group), until nothing is."""
+        for _ in range(rounds):
+            signal_group(self._leader, signal.SIGKILL)  # atomic for the group, forks included
+            if not self.available:
+                return
+            rest = (self._tree() | self._session()) - {self._leader}
+            if not rest:
+                return
+            for pid in rest:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def _tree(self) -> set[int]:
+        found, stack = {self._leader}, [self._leader]
+        while stack and len(found) <= self._limit:
+            pid = stack.pop()
+            try:
+                tasks = list((_PROC / str(pid) / "task").iterdir())
+            except OSError:
+                continue  # gone meanwhile
+            for task in tasks:
+                try:
+                    children = (task / "children").read_bytes()
+                except OSError:
+                    continue
+                for child in map(int, children.split()):
+                    if child not in found:
+                        found.add(child)
+                        stack.append(child)
+        return found
+
+    def _session(self) -> set[int]:
+        found: set[int] = set()
+        with contextlib.suppress(OSError), os.scandir(_PROC) as entries:
+            for entry in entries:
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    stat = (_PROC / entry.name / "stat").read_bytes()
+                except OSError:
+                    continue
+                # After the command name: state, ppid, pgrp, session (proc(5)).
+                fields = stat.rsplit(b")", 1)[-1].split()
+                if len(fields) > 3 and int(fields[3]) == self._leader:
+                    found.add(int(entry.name))
+                    if len(found) > self._limit:
+                        break
+        return found

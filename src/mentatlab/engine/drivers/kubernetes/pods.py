@@ -235,7 +235,9 @@ def build_pod(
             VolumeMount(name="input", mountPath=INPUT_DIR, readOnly=True),
             VolumeMount(name="tmp", mountPath="/tmp"),  # noqa: S108 - the pod's own emptyDir
         ],
-        terminationMessagePolicy="FallbackToLogsOnError",
+        # The kubelet would copy the log tail into the pod's status, out of reach of the
+        # engine's redaction: an agent holding secrets gets no such copy.
+        terminationMessagePolicy="File" if spec.secrets else "FallbackToLogsOnError",
     )
     return Pod(
         metadata=_metadata(spec, options, name=name, namespace=namespace),
