@@ -143,9 +143,9 @@ class ProcessCensus:
         if not self.available:
             return 0
         self._calls += 1
-        found = self._tree()
+        found = self._tree(self._limit)
         if len(found) <= self._limit and self._calls % self._session_every == 0:
-            found |= self._session()
+            found |= self._session(self._limit)
         return min(len(found), self._limit + 1)
 
     def kill_all(self, rounds: int = 5) -> None:
@@ -155,16 +155,18 @@ class ProcessCensus:
             signal_group(self._leader, signal.SIGKILL)  # atomic for the group, forks included
             if not self.available:
                 return
-            rest = (self._tree() | self._session()) - {self._leader}
+            # Uncapped: a capped scan could list only the first processes found, every round.
+            rest = (self._tree(None) | self._session(None)) - {self._leader}
             if not rest:
                 return
             for pid in rest:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
 
-    def _tree(self) -> set[int]:
+    def _tree(self, cap: int | None) -> set[int]:
+        """The leader and its descendants; stops past ``cap`` processes."""
         found, stack = {self._leader}, [self._leader]
-        while stack and len(found) <= self._limit:
+        while stack and (cap is None or len(found) <= cap):
             pid = stack.pop()
             try:
                 tasks = list((_PROC / str(pid) / "task").iterdir())
@@ -181,7 +183,8 @@ class ProcessCensus:
                         stack.append(child)
         return found
 
-    def _session(self) -> set[int]:
+    def _session(self, cap: int | None) -> set[int]:
+        """The live (not zombie) processes of the leader's session; stops past ``cap``."""
         found: set[int] = set()
         with contextlib.suppress(OSError), os.scandir(_PROC) as entries:
             for entry in entries:
@@ -193,8 +196,8 @@ class ProcessCensus:
                     continue
                 # After the command name: state, ppid, pgrp, session (proc(5)).
                 fields = stat.rsplit(b")", 1)[-1].split()
-                if len(fields) > 3 and int(fields[3]) == self._leader:
+                if len(fields) > 3 and int(fields[3]) == self._leader and fields[0] not in b"ZX":
                     found.add(int(entry.name))
-                    if len(found) > self._limit:
+                    if cap is not None and len(found) > cap:
                         break
         return found
