@@ -15,7 +15,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -32,6 +31,7 @@ from mentatlab.k8s.status import FlowRunPhase
 from mentatlab.model.flow import Flow
 from mentatlab.operator.resources import AgentResource, FlowRunResource, as_dict
 from mentatlab.testing.fake_kubelet import FakeKubelet
+from mentatlab.testing.operator_process import operator_argv
 from mentatlab.validation import load_manifest
 
 __all__ = ["run"]
@@ -121,15 +121,7 @@ async def _operator(kubeconfig: Path, namespace: str, workdir: Path) -> Any:
     """``mentatctl operator run`` watching ``namespace``, with its own run store."""
     log = (workdir / "operator.log").open("wb")
     process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("mentatctl")),
-        "operator",
-        "run",
-        "--kubeconfig",
-        str(kubeconfig),
-        "-n",
-        namespace,
-        "--home",
-        str(workdir / "operator-home"),
+        *operator_argv(kubeconfig, namespace, workdir / "operator-home"),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=log,
     )

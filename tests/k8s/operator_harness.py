@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
 import time
 from asyncio.subprocess import Process
 from collections.abc import AsyncIterator, Mapping
@@ -30,6 +29,7 @@ from mentatlab.operator.app import OperatorOptions, run_operator
 from mentatlab.operator.flowruns import OperatorContext
 from mentatlab.operator.resources import AgentResource, FlowRunResource, as_dict
 from mentatlab.store import SqlRunStore, open_store
+from mentatlab.testing.operator_process import operator_argv
 from mentatlab.validation import default_policy, load_flow, load_manifest
 from mentatlab.validation.catalog import AgentCatalog
 
@@ -251,15 +251,7 @@ def flow_of(
 async def operator_process(kubeconfig: Path, namespace: str, home: Path) -> Process:
     """``mentatctl operator run`` as a process of its own, as it runs in a cluster."""
     return await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("mentatctl")),
-        "operator",
-        "run",
-        "--kubeconfig",
-        str(kubeconfig),
-        "-n",
-        namespace,
-        "--home",
-        str(home),
+        *operator_argv(kubeconfig, namespace, home),
         env={**os.environ, "KUBECONFIG": str(kubeconfig)},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
