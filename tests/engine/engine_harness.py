@@ -35,6 +35,7 @@ class ScriptedDriver:
 
     behaviours: dict[str, Behaviour]
     resolves_env_references: bool = False
+    default_parallelism: int = 4
     attempts: list[AttemptSpec] = field(default_factory=list)
     running: int = 0
     peak_running: int = 0
@@ -125,7 +126,7 @@ class Harness:
         self,
         the_flow: Flow,
         inputs: Mapping[str, Any] | None = None,
-        max_parallel: int = 4,
+        max_parallel: int | None = None,
         cancel_after: float | None = None,
         prior: Mapping[str, PriorNode] | None = None,
     ) -> RunOutcome:

@@ -66,12 +66,29 @@ def test_independent_nodes_run_in_parallel_up_to_the_bound() -> None:
     assert len(driver.attempts) == 6
 
 
-def test_run_config_max_parallel_overrides_the_engine_default() -> None:
-    driver = ScriptedDriver({"t.upper": succeed(upper, delay=0.03)})
+def test_run_config_max_parallel_overrides_the_drivers_default() -> None:
+    driver = ScriptedDriver({"t.upper": succeed(upper, delay=0.03)}, default_parallelism=4)
     harness = Harness(driver, {"t.upper": TEXT_AGENT})
     nodes = [{"id": f"n{i}", "type": "t.upper"} for i in range(4)]
-    harness.run(flow(nodes, maxParallel=1), max_parallel=4)
+    harness.run(flow(nodes, maxParallel=1))
     assert driver.peak_running == 1
+
+
+def test_the_runs_own_max_parallel_overrides_its_flows() -> None:
+    # `mentatctl run --max-parallel`, a FlowRun's maxParallel: the run's bound is the user's
+    # choice for this run, the flow's runConfig only the default for its runs.
+    driver = ScriptedDriver({"t.upper": succeed(upper, delay=0.03)}, default_parallelism=1)
+    harness = Harness(driver, {"t.upper": TEXT_AGENT})
+    nodes = [{"id": f"n{i}", "type": "t.upper"} for i in range(4)]
+    harness.run(flow(nodes, maxParallel=1), max_parallel=3)
+    assert driver.peak_running == 3
+
+
+def test_without_any_bound_the_drivers_default_applies() -> None:
+    driver = ScriptedDriver({"t.upper": succeed(upper, delay=0.03)}, default_parallelism=2)
+    harness = Harness(driver, {"t.upper": TEXT_AGENT})
+    harness.run(flow([{"id": f"n{i}", "type": "t.upper"} for i in range(4)]))
+    assert driver.peak_running == 2
 
 
 def test_agent_max_concurrent_bounds_its_own_attempts() -> None:

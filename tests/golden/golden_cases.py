@@ -115,6 +115,7 @@ def _engine_attempts() -> list[AttemptSpec]:
 
     class Recorder:
         resolves_env_references = False
+        default_parallelism = 1
 
         async def run_attempt(
             self, spec: AttemptSpec, *, on_event: EventCallback, cancel: asyncio.Event

@@ -168,14 +168,24 @@ class Operated:
                 raise AssertionError(f"pods are {phases}, not {dict(expected)}")
             await asyncio.sleep(0.2)
 
-    async def events(self, name: str) -> list[Event]:
+    async def events(self, name: str, *, reasons: set[str], timeout: float = 30) -> list[Event]:
+        """The Kubernetes Events about ``name``, once they include every one of ``reasons``
+        (the operator posts Events in the background, a moment after the status)."""
         fields: dict[str, Any] = {"involvedObject.name": name}
-        return [
-            event
-            async for event in self.cluster.client.list(
-                Event, namespace=self.namespace, fields=fields
-            )
-        ]
+        deadline = time.monotonic() + timeout
+        while True:
+            events = [
+                event
+                async for event in self.cluster.client.list(
+                    Event, namespace=self.namespace, fields=fields
+                )
+            ]
+            seen = {event.reason for event in events}
+            if reasons <= seen:
+                return events
+            if time.monotonic() > deadline:
+                raise AssertionError(f"events of {name} are {sorted(seen)}, not {reasons}")
+            await asyncio.sleep(0.2)
 
 
 def images() -> dict[str, Path]:

@@ -36,8 +36,7 @@ def test_flowrun_runs_the_demo_flow_as_pods(tmp_path: Path) -> None:
             assert len(started) == 3 and mood["podName"] in started  # one pod per agent node
             # podGC OnRunCompletion (the default): deleted once the run has finished
             await env.wait_for_pods({})
-            reasons = {event.reason for event in await env.events(name)}
-            assert {"Started", "NodeRunning", "NodeSucceeded", "Succeeded"} <= reasons
+            await env.events(name, reasons={"Started", "NodeRunning", "NodeSucceeded", "Succeeded"})
 
     asyncio.run(scenario())
 

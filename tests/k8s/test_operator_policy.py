@@ -50,7 +50,7 @@ def test_a_flowrun_whose_agent_breaks_the_default_policy_gets_no_pods(tmp_path: 
             assert "$.resources.limits.memory" in message
             assert env.cluster.kubelet.started_pods == [] and await env.pods() == []
             assert env.store.list_runs() == []  # refused before a run was recorded
-            events = await env.events(name)
+            events = await env.events(name, reasons={"PolicyViolation"})
             assert [e.reason for e in events if e.type == "Warning"] == ["PolicyViolation"]
 
     asyncio.run(scenario())

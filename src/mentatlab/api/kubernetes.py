@@ -42,7 +42,7 @@ from mentatlab.engine.drivers.kubernetes.watch import describe_api_error
 from mentatlab.engine.plan import FlowPlan
 from mentatlab.k8s.admission import pod_policy_problems
 from mentatlab.k8s.run_pods import run_pod_options
-from mentatlab.model.kubernetes import KubernetesRunOptions, PodGC
+from mentatlab.model.kubernetes import DEFAULT_MAX_PARALLEL_PODS, KubernetesRunOptions, PodGC
 from mentatlab.model.policy import Policy
 from mentatlab.model.run import TERMINAL_RUN_STATUSES
 from mentatlab.store import RunNotFoundError, SqlRunStore
@@ -203,6 +203,7 @@ class _AnchoredDriver:
     like a pod that cannot be created, so the run ends: it never hangs."""
 
     resolves_env_references = True
+    default_parallelism = DEFAULT_MAX_PARALLEL_PODS
 
     def __init__(self, anchor: str, start: Callable[[], Awaitable[KubernetesDriver]]) -> None:
         self._anchor = anchor

@@ -147,7 +147,7 @@ class RunPool:
                     plan,
                     run_id,
                     driver=driver,
-                    max_parallel=kubernetes.pod_parallelism if kubernetes else None,
+                    max_parallel=kubernetes.max_parallel if kubernetes else None,
                     cancel=cancel,
                     observer=observe,
                     agent_limits=self._agent_limits,

@@ -52,7 +52,11 @@ def run(
     ] = None,
     max_parallel: Annotated[
         int | None,
-        typer.Option("--max-parallel", min=1, help="agent processes at once (default: CPUs)"),
+        typer.Option(
+            "--max-parallel",
+            min=1,
+            help="agent processes at once (default: the flow's runConfig.maxParallel, else CPUs)",
+        ),
     ] = None,
     mode: Annotated[Mode, typer.Option(help="validation mode before running")] = Mode.STRICT,
     output: Annotated[

@@ -11,7 +11,6 @@ cancelled).
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -95,7 +94,7 @@ class FlowEngine:
         self._agent_limits = agent_limits
         self._identities = identities
         self._live = live
-        self._max_parallel = max_parallel or os.cpu_count() or 1
+        self._max_parallel = max_parallel
         self._kill_grace_seconds = kill_grace_seconds
         self._rng = rng or random.Random()  # noqa: S311 - retry jitter, not cryptography
 
@@ -118,7 +117,12 @@ class FlowEngine:
         re-attaches to. ``secrets`` are the run's resolved secrets: given to the agents that
         may receive them, redacted from everything every agent reports.
         """
-        max_parallel = plan.flow.run_config.max_parallel or self._max_parallel
+        # The run's own bound, else its flow's, else what suits the driver's machines.
+        max_parallel = (
+            self._max_parallel
+            or plan.flow.run_config.max_parallel
+            or self._driver.default_parallelism
+        )
         execution = _Execution(
             plan=plan,
             run_id=run_id,

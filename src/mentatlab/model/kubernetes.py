@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = ["DEFAULT_MAX_PARALLEL_PODS", "KubernetesRunOptions", "PodGC"]
 
 DEFAULT_MAX_PARALLEL_PODS: Final = 32
-"""Pods of one run at once when neither the run nor its flow says: the pods run on the
+"""Pods of one run at once when neither the run nor its flow says; the pods run on the
 cluster's nodes, so the CPU count of the process running the engine says nothing about them;
 bounded so one wide run does not flood the API server and the scheduler."""
 
@@ -33,17 +33,14 @@ class KubernetesRunOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
-    @property
-    def pod_parallelism(self) -> int:
-        """The engine's bound on the run's pods at once (a flow's ``runConfig.maxParallel``
-        still applies first, as for local runs)."""
-        return self.max_parallel or DEFAULT_MAX_PARALLEL_PODS
-
     max_parallel: int | None = Field(
         default=None,
         ge=1,
         alias="maxParallel",
-        description=f"Nodes running at once, at most (default {DEFAULT_MAX_PARALLEL_PODS})",
+        description=(
+            "Nodes running at once, at most (default: the flow's runConfig.maxParallel, "
+            f"else {DEFAULT_MAX_PARALLEL_PODS})"
+        ),
     )
     service_account_name: str | None = Field(
         default=None, alias="serviceAccountName", description="The pods' service account"

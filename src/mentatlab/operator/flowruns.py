@@ -153,7 +153,7 @@ class FlowRunWorker:
                 plan,
                 run_id,
                 driver=driver,
-                max_parallel=spec.options.pod_parallelism,
+                max_parallel=spec.options.max_parallel,
                 cancel=self.cancel,
                 observer=publisher.observe,
                 agent_limits=self.context.agent_limits,

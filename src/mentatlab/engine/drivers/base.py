@@ -134,6 +134,8 @@ EventCallback = Callable[[AgentEvent], Awaitable[None]]
 class Driver(Protocol):
     resolves_env_references: bool
     """Whether ``valueFrom`` env entries (Secret/ConfigMap keys) reach the agent."""
+    default_parallelism: int
+    """Attempts of one run at once when neither the run nor its flow sets ``maxParallel``."""
 
     async def run_attempt(
         self,

@@ -72,6 +72,7 @@ class LocalProcessDriver:
     """
 
     resolves_env_references = False  # Secrets and ConfigMaps exist on Kubernetes only
+    default_parallelism = os.cpu_count() or 1  # the agents share this machine's CPUs
 
     async def run_attempt(
         self,

@@ -26,6 +26,7 @@ from mentatlab.engine.drivers.kubernetes.pods import (
 from mentatlab.engine.drivers.kubernetes.supervisor import PodAttempt
 from mentatlab.engine.drivers.kubernetes.timeouts import Timeouts
 from mentatlab.engine.drivers.kubernetes.watch import describe_api_error
+from mentatlab.model.kubernetes import DEFAULT_MAX_PARALLEL_PODS
 
 __all__ = ["KubernetesDriver"]
 
@@ -39,6 +40,7 @@ class KubernetesDriver:
     """
 
     resolves_env_references = True  # valueFrom becomes the container's env source
+    default_parallelism = DEFAULT_MAX_PARALLEL_PODS  # pods run on the cluster, not here
 
     def __init__(
         self,

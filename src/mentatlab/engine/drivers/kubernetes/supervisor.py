@@ -88,6 +88,7 @@ class PodAttempt:
         self._deleted_by_us = False
         self._log_task: asyncio.Task[None] | None = None
         self._plain_lines = False
+        self._stop_following = asyncio.Event()
 
     async def run(self) -> AttemptResult:
         follower = asyncio.create_task(
@@ -96,6 +97,7 @@ class PodAttempt:
                 namespace=self._namespace,
                 name=self._name,
                 on_pod=self._on_pod,
+                stop=self._stop_following,
                 request_seconds=self._t.request_seconds,
                 watch_seconds=self._t.watch_seconds,
                 outage_seconds=self._t.api_outage_seconds,
@@ -109,10 +111,13 @@ class PodAttempt:
             await self._drain()
         finally:
             # Also on CancelledError: the pod is left running for the next operator to adopt.
+            self._stop_following.set()
             tasks = [t for t in (follower, self._log_task) if t is not None]
             for task in tasks:
                 # Not twice: a second cancel would interrupt the clean-up (closing its
                 # API-server connection) of a task someone else (kopf's shutdown) cancelled.
+                # A cancellation pending in a task may also be one of its own timeouts, which
+                # ends only a round: the stop event ends the follower and the log reader then.
                 if not task.cancelling():
                     task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -288,7 +293,8 @@ class PodAttempt:
             except LogStreamError as exc:
                 # Just started containers may not serve their log yet; never re-read after
                 # data arrived, or events would be relayed twice.
-                if total == 0 and not self._gone and self._loop.time() < deadline:
+                retry = not (self._gone or self._stop_following.is_set())
+                if total == 0 and retry and self._loop.time() < deadline:
                     await asyncio.sleep(_LOG_RETRY_DELAY)
                     continue
                 await self._emit(

@@ -4,6 +4,10 @@ Each round reads the pod (a fresh state even after a missed event), then watches
 from that resourceVersion for a bounded time; when the watch expires (or fails, or its
 version is too old: 410 Gone) the next round starts with a new read. API failures are retried
 with backoff until they have lasted ``outage_seconds``.
+
+The follower stops when its ``stop`` event is set, checked between rounds, and not only when
+it is cancelled: a cancellation that arrives while one of its own timeouts is unwinding is
+skipped by its owner (see :meth:`PodAttempt.run`), and the timeout then ends only the round.
 """
 
 from __future__ import annotations
@@ -43,15 +47,17 @@ async def follow_pod(
     namespace: str,
     name: str,
     on_pod: Callable[[Pod | None], None],
+    stop: asyncio.Event,
     request_seconds: float,
     watch_seconds: int,
     outage_seconds: float,
 ) -> None:
-    """Call ``on_pod`` with every state of the pod, and with ``None`` once it is gone."""
+    """Call ``on_pod`` with every state of the pod, and with ``None`` once it is gone; return
+    then, or once ``stop`` is set."""
     loop = asyncio.get_running_loop()
     failing_since: float | None = None
     delay = _BACKOFF_FIRST
-    while True:
+    while not stop.is_set():
         try:
             async with asyncio.timeout(request_seconds):
                 pod = await client.get(Pod, name, namespace=namespace)
