@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
+from pathlib import Path
 
-from conftest import Finished, envelope
+from conftest import Finished, envelope, parse_events
 
 Run = Callable[..., Finished]
 
@@ -315,3 +319,38 @@ def test_every_line_is_compact_json(run_agent: Run) -> None:
     )
     assert done.raw == b'{"type":"output","pin":"v","value":{"a":[1,2]}}\n'
     assert json.loads(done.raw) == done.events[0]
+
+
+def test_slow_imports_wait_until_the_agent_needs_them(tmp_path: Path) -> None:
+    # Agent start-up time: importing the SDK builds no protocol models (reading the envelope
+    # does), and a synchronous agent never imports asyncio.
+    script = tmp_path / "agent.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            from mentatlab.sdk import Context, agent
+
+            SLOW = ("asyncio", "pydantic", "mentatlab.model.protocol")
+            AT_IMPORT = [name for name in SLOW if name in sys.modules]
+
+            @agent
+            def main(ctx: Context) -> dict[str, object]:
+                return {"at_import": AT_IMPORT, "running": [n for n in SLOW if n in sys.modules]}
+
+            if __name__ == "__main__":
+                main.run()
+            """
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        input=json.dumps(envelope()).encode(),
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    assert parse_events(proc.stdout) == [
+        {"type": "output", "pin": "at_import", "value": []},
+        {"type": "output", "pin": "running", "value": ["pydantic", "mentatlab.model.protocol"]},
+    ]

@@ -4,6 +4,10 @@ Mirrors ``schemas/protocol/input.v1.schema.json`` and ``schemas/protocol/event.v
 ``docs/protocol.md`` is the prose version. Fields and event types may be added in later minor
 versions, so readers ignore unknown fields and report unknown event types instead of failing.
 
+The version string, environment variable names, log levels and
+:func:`escape_line_separators` are defined in :mod:`mentatlab.model.protocol_base`, which does
+not import pydantic, and re-exported here.
+
 The models validate strictly (no ``"1"`` → ``1`` or ``1`` → ``True`` coercion) so that they
 accept exactly the documents the schemas accept; ``tests/model/test_protocol_schema.py``
 checks this.
@@ -11,9 +15,19 @@ checks this.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+from mentatlab.model.protocol_base import (
+    ENV_ATTEMPT,
+    ENV_NODE_ID,
+    ENV_PROTOCOL,
+    ENV_RUN_ID,
+    PROTOCOL_V1,
+    LogLevel,
+    escape_line_separators,
+)
 
 __all__ = [
     "ENV_ATTEMPT",
@@ -36,28 +50,6 @@ __all__ = [
     "agent_event_adapter",
     "escape_line_separators",
 ]
-
-PROTOCOL_V1: Final = "mentatlab.agent/v1"
-ENV_PROTOCOL = "MENTAT_PROTOCOL"
-ENV_RUN_ID = "MENTAT_RUN_ID"
-ENV_NODE_ID = "MENTAT_NODE_ID"
-ENV_ATTEMPT = "MENTAT_ATTEMPT"
-
-LogLevel = Literal["debug", "info", "warning", "error"]
-
-_LINE_SEPARATORS: Final = ("\u2028", "\u2029", "\x85")
-
-
-def escape_line_separators(json_text: str) -> str:
-    """``json_text`` with U+2028, U+2029 and U+0085 as ``\\u`` escapes (protocol "Writing events").
-
-    JSON allows them raw inside strings, but ``str.splitlines()`` and some line readers break
-    lines there; escaped, the line means the same JSON to every reader.
-    """
-    for char in _LINE_SEPARATORS:
-        if char in json_text:
-            json_text = json_text.replace(char, f"\\u{ord(char):04x}")
-    return json_text
 
 
 class RunContext(BaseModel):

@@ -13,8 +13,10 @@
         main.run()
 
 The SDK implements agent protocol v1 (``docs/protocol.md``) and imports only the standard
-library and :mod:`mentatlab.model.protocol`. Its public API (the names below) follows semantic
-versioning: it changes incompatibly only with a new major version. See ``docs/sdk-python.md``.
+library and the protocol from :mod:`mentatlab.model`: :mod:`mentatlab.model.protocol_base` on
+import, and the pydantic models of :mod:`mentatlab.model.protocol` only when an agent runs, to
+validate its input envelope. Its public API (the names below) follows semantic versioning: it
+changes incompatibly only with a new major version. See ``docs/sdk-python.md``.
 """
 
 from mentatlab.sdk.agent import Agent, agent

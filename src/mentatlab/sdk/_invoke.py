@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from mentatlab.sdk.agent import Agent
 from mentatlab.sdk.context import Context
 from mentatlab.sdk.errors import FatalError
 from mentatlab.sdk.pins import describe_value, type_label
 
+if TYPE_CHECKING:
+    import asyncio
+
 __all__ = ["bind_inputs", "call_handler", "write_outputs"]
 
-TaskCallback = Callable[[asyncio.AbstractEventLoop, "asyncio.Task[Any]"], None]
+TaskCallback = Callable[["asyncio.AbstractEventLoop", "asyncio.Task[Any]"], None]
 
 
 def bind_inputs(agent: Agent, inputs: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
@@ -62,6 +64,9 @@ def call_handler(agent: Agent, ctx: Context, kwargs: dict[str, Any], on_task: Ta
             return instance.handle(ctx, **kwargs)
         finally:
             _hook(instance, "teardown", ctx)
+
+    # Imported here: a synchronous handler never needs asyncio, which is slow to import.
+    import asyncio
 
     async def main() -> Any:
         # Always a task here: Runner.run wraps the coroutine in one.

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import sys
 import traceback
 from types import FrameType
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from mentatlab.model.protocol import InputEnvelope
 from mentatlab.sdk._heartbeat import Heartbeat
@@ -18,6 +17,9 @@ from mentatlab.sdk._writer import EventWriter
 from mentatlab.sdk.agent import Agent
 from mentatlab.sdk.context import Context
 from mentatlab.sdk.errors import AgentError, Cancelled, FatalError
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["read_envelope", "run_process"]
 
@@ -75,7 +77,7 @@ def _attempt(agent: Agent, writer: EventWriter, stop: _StopRequest) -> int:
             raise Cancelled(stop.signum)
     except Cancelled as exc:
         return _cancelled(writer, stop, exc.signum)
-    except asyncio.CancelledError:
+    except _asyncio_cancelled_error():
         if stop.signum is None:
             raise  # cancelled by the handler's own code, not by us: a real bug, not a stop
         return _cancelled(writer, stop, stop.signum)
@@ -97,6 +99,20 @@ def _attempt(agent: Agent, writer: EventWriter, stop: _StopRequest) -> int:
         return EXIT_FAILED
     stop.disarm()
     return 0
+
+
+def _asyncio_cancelled_error() -> type[BaseException] | tuple[()]:
+    """``asyncio.CancelledError`` for an ``except`` clause; ``()``, matching nothing, if asyncio
+    was never imported, since then nothing can have raised it.
+
+    Looked up rather than imported: a synchronous handler never needs asyncio, which is slow to
+    import.
+    """
+    asyncio_module = sys.modules.get("asyncio")
+    if asyncio_module is None:
+        return ()
+    error: type[BaseException] = asyncio_module.CancelledError
+    return error
 
 
 def _cancelled(writer: EventWriter, stop: _StopRequest, signum: int) -> int:

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from mentatlab.model.protocol import escape_line_separators
+from mentatlab.model.protocol_base import escape_line_separators
 
 __all__ = ["EventWriter", "encode_json"]
 

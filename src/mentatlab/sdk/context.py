@@ -5,13 +5,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
-from mentatlab.model.protocol import AgentIdentity, LogLevel
+from mentatlab.model.protocol_base import LogLevel
 from mentatlab.sdk._heartbeat import Heartbeat
 from mentatlab.sdk._writer import EventWriter
 from mentatlab.sdk.errors import FatalError
 from mentatlab.sdk.pins import OutputPin, describe_value, type_label
+
+if TYPE_CHECKING:
+    # For annotations only: importing the protocol models at run time builds all of them.
+    from mentatlab.model.protocol import AgentIdentity
 
 __all__ = ["Context"]
 
