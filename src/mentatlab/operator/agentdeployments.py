@@ -83,6 +83,10 @@ async def reconcile_agent_deployment(
     replicas = (state.replicas if state else None) or 0
     ready = (state.readyReplicas if state else None) or 0
     wanted = deployment.spec.replicas if deployment.spec and deployment.spec.replicas else 0
+    if objects.autoscaler is not None and objects.autoscaler.spec is not None:
+        # A new Deployment asks for one replica until the autoscaler has scaled it to its
+        # minimum: ready means at least that minimum.
+        wanted = max(wanted, objects.autoscaler.spec.minReplicas or 1)
     available = (state.availableReplicas if state else None) or 0
     is_ready = available >= wanted and ready >= wanted
     condition = ready_condition(
