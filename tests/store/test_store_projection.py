@@ -266,3 +266,61 @@ def test_an_attempt_followed_by_a_retry_is_recorded_as_failed(store: SqlRunStore
     assert (attempt.status, attempt.exit_code) == (NodeStatus.FAILED, 3)
     assert attempt.finished_at is not None
     assert store.get_run(run_id).nodes["a"].status is NodeStatus.PENDING
+
+
+def test_a_batch_projects_as_its_events_appended_one_by_one(store: SqlRunStore) -> None:
+    """Many nodes, attempts and instances changed by one append (one transaction) end up as
+    the same events appended one at a time leave them."""
+    error = {"reason": "exit_code", "message": "exit code 3", "exit_code": 3}
+    events = [
+        run_status("running", ts=1),
+        node_status("a", "running", ts=2),
+        node_status("b", "running", ts=3),
+        NewEvent(EventType.LOG, node="a", attempt=1, data={"message": "hi"}, ts=at(4)),
+        NewEvent(EventType.PROGRESS, node="a", attempt=1, data={"percent": 50}, ts=at(5)),
+        NewEvent(EventType.METRIC, node="b", attempt=1, data={"name": "m", "value": 1}, ts=at(6)),
+        NewEvent(EventType.OUTPUT, node="a", attempt=1, data={"pin": "p", "value": 1}, ts=at(7)),
+        node_status("a", "pending", ts=8, error=error),
+        node_status("a", "running", attempt=2, ts=9),
+        NewEvent(EventType.CHECKPOINT, node="b", attempt=1, data={"state": {"k": 1}}, ts=at(10)),
+        node_status("b", "succeeded", ts=11, outputs={"q": 2}),
+        node_status("a[1]", "running", ts=12),
+        node_status("a[0]", "running", ts=13),
+        NewEvent(EventType.LOG, node="a[1]", attempt=1, data={"message": "x"}, ts=at(14)),
+        node_status("a[0]", "succeeded", ts=15),
+        node_status("a[1]", "failed", ts=16, error=error),
+        node_status("a", "succeeded", attempt=2, ts=17, outputs={"p": 3}),
+        run_status("succeeded", ts=18, outputs={"a": {"p": 3}}),
+    ]
+
+    def new_run() -> str:
+        return store.create_run(
+            flow={}, inputs={}, node_ids=["a", "b"], flow_id=None, flow_name=None
+        ).id
+
+    batched, single = new_run(), new_run()
+    store.append_events(batched, events)
+    for event in events:
+        store.append_events(single, [event])
+
+    def state(run_id: str) -> tuple[Any, ...]:
+        record = store.get_run(run_id).model_dump(exclude={"id", "created_at"})
+        logged = [e.model_dump(exclude={"run_id"}) for e in store.read_events(run_id)]
+        return record, store.get_attempts(run_id), logged
+
+    assert state(batched) == state(single)
+    record = store.get_run(batched)
+    assert list(record.nodes) == ["a", "b", "a[1]", "a[0]"]
+    assert [(n.status, n.attempts) for n in record.nodes.values()] == [
+        (NodeStatus.SUCCEEDED, 2),
+        (NodeStatus.SUCCEEDED, 1),
+        (NodeStatus.FAILED, 1),
+        (NodeStatus.SUCCEEDED, 1),
+    ]
+    assert [(a.node, a.attempt, a.status) for a in store.get_attempts(batched)] == [
+        ("a", 1, NodeStatus.FAILED),
+        ("a", 2, NodeStatus.SUCCEEDED),
+        ("b", 1, NodeStatus.SUCCEEDED),
+        ("a[1]", 1, NodeStatus.FAILED),
+        ("a[0]", 1, NodeStatus.SUCCEEDED),
+    ]

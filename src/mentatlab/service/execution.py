@@ -33,6 +33,7 @@ from mentatlab.model.run import (
     RunStatus,
 )
 from mentatlab.store.base import NewEvent, RunStore
+from mentatlab.store.errors import InvalidEventError, RunFinishedError, StoreError
 from mentatlab.store.owner import RunOwner
 
 __all__ = [
@@ -44,8 +45,10 @@ __all__ = [
     "resume_run",
 ]
 
-CANCEL_POLL_SECONDS = 0.25
-"""How often a running engine checks the store for a cancel request from another process."""
+CANCEL_POLL_SECONDS = 1.0
+"""How often a running engine checks the store for a cancel request from another process
+(``mentatctl runs cancel``). A cancel in this process (the server's) sets the run's cancel
+event directly and takes effect at once."""
 
 EventObserver = Callable[[RunEvent], None]
 
@@ -80,21 +83,87 @@ class AgentAccess:
 
 
 class StoreSink:
-    """Appends engine events to the run's log and hands each stored event to an observer."""
+    """Appends engine events to the run's log and hands each stored event to an observer.
+
+    Events sent in the same turn of the event loop (e.g. by many agents at once) are stored
+    together, in the order they were sent, by one ``append_events`` call: one transaction
+    instead of one each. A caller's ``await`` returns once its event is stored and observed, so
+    the engine never goes on past an event that is not in the log yet; the store's error, if
+    storing fails, is raised to every caller of the batch. When the store refuses one event of
+    a batch (:class:`InvalidEventError`, :class:`RunFinishedError`), the batch's events are
+    stored one by one instead, so that only the caller of that event gets the error.
+    """
 
     def __init__(self, store: RunStore, run_id: str, observer: EventObserver | None) -> None:
         self._store = store
         self._run_id = run_id
         self._observer = observer
+        self._pending: list[tuple[NewEvent, asyncio.Future[None]]] = []
 
     async def __call__(self, event: EngineEvent) -> None:
-        stored = self._store.append_events(
-            self._run_id,
-            [NewEvent(type=event.type, node=event.node, attempt=event.attempt, data=event.data)],
-        )
-        if self._observer is not None:
-            for entry in stored:
-                self._observer(entry)
+        loop = asyncio.get_running_loop()
+        stored: asyncio.Future[None] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        new = NewEvent(type=event.type, node=event.node, attempt=event.attempt, data=event.data)
+        self._pending.append((new, stored))
+        try:
+            await stored
+        except asyncio.CancelledError:
+            # The event is stored all the same: the flush was scheduled before the caller's
+            # wake-up (callbacks run in the order they were scheduled).
+            if stored.done() and not stored.cancelled():
+                stored.exception()  # retrieved: the cancellation wins over a store error
+            raise
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        try:
+            self._store_batch(batch)
+        finally:
+            # Left unresolved only by a BaseException (e.g. KeyboardInterrupt) going through.
+            for _, stored in batch:
+                if not stored.done():
+                    stored.cancel()
+
+    def _store_batch(self, batch: list[tuple[NewEvent, asyncio.Future[None]]]) -> None:
+        try:
+            results = self._append([new for new, _ in batch])
+        except Exception as exc:
+            for _, stored in batch:
+                if not stored.done():
+                    stored.set_exception(exc)
+            return
+        for (_, stored), result in zip(batch, results, strict=True):
+            if isinstance(result, StoreError):
+                if not stored.done():
+                    stored.set_exception(result)
+                continue
+            try:
+                if self._observer is not None:
+                    self._observer(result)
+            except Exception as exc:
+                if not stored.done():
+                    stored.set_exception(exc)
+                continue
+            if not stored.done():
+                stored.set_result(None)
+
+    def _append(self, batch: list[NewEvent]) -> list[RunEvent | StoreError]:
+        """The stored event of each of ``batch``, or the error that refused it."""
+        try:
+            return list(self._store.append_events(self._run_id, batch))
+        except (InvalidEventError, RunFinishedError):
+            if len(batch) == 1:
+                raise
+        # The whole batch was rolled back; the one event's error is for its caller only.
+        results: list[RunEvent | StoreError] = []
+        for new in batch:
+            try:
+                results.extend(self._store.append_events(self._run_id, [new]))
+            except (InvalidEventError, RunFinishedError) as exc:
+                results.append(exc)
+        return results
 
 
 async def execute_run(

@@ -3,6 +3,12 @@
 Seqs come from ``runs.last_seq``, read with the run row locked and bumped in the same
 transaction, so concurrent appenders queue and seqs stay gapless; the (run_id, seq) primary
 key of ``events`` turns any bug in that into an error instead of a duplicate.
+
+One append reads only what its events change: the node records of status, output and progress
+events, the attempt records of status events with an attempt, and for the other events of a
+node (log, metric, checkpoint, error) only that the node exists. The statements are built once
+(at import) with bound parameters, so an execution builds neither the statement nor its
+SQLAlchemy cache key again; rows of one kind are written with one executemany.
 """
 
 from __future__ import annotations
@@ -10,15 +16,21 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import BindParameter, Connection, bindparam, func, insert, select, update
 
 from mentatlab.model.run import EventType, RunEvent, RunStatus
 from mentatlab.store.base import NewEvent
 from mentatlab.store.errors import InvalidEventError, RunNotFoundError
-from mentatlab.store.projection import AttemptState, NodeState, Projection, RunState
+from mentatlab.store.projection import (
+    NODE_RECORD_EVENTS,
+    AttemptState,
+    NodeState,
+    Projection,
+    RunState,
+)
 from mentatlab.store.schema import (
     ATTEMPT_STATE_COLUMNS,
     NODE_STATE_COLUMNS,
@@ -33,29 +45,63 @@ from mentatlab.store.schema import (
 
 __all__ = ["append_in_transaction"]
 
+# Bound parameter names differ from column names: UPDATE ... SET takes the column names.
+_RUN: Final[BindParameter[str]] = bindparam("b_run_id")
+_NODE: Final[BindParameter[str]] = bindparam("b_node_id")
+_NODE_IDS: Final[BindParameter[list[str]]] = bindparam("b_node_ids", expanding=True)
+
+_LOCK_RUN: Final = (
+    select(
+        runs.c.status,
+        runs.c.started_at,
+        runs.c.finished_at,
+        runs.c.error,
+        runs.c.outputs,
+        runs.c.last_seq,
+    )
+    .where(runs.c.id == _RUN)
+    .with_for_update()
+)
+_LOAD_NODES: Final = select(nodes.c.node_id, *(nodes.c[c] for c in NODE_STATE_COLUMNS)).where(
+    nodes.c.run_id == _RUN, nodes.c.node_id.in_(_NODE_IDS)
+)
+_EXISTING_NODES: Final = select(nodes.c.node_id).where(
+    nodes.c.run_id == _RUN, nodes.c.node_id.in_(_NODE_IDS)
+)
+_LOAD_ATTEMPTS: Final = select(
+    attempts.c.node_id, attempts.c.attempt, *(attempts.c[c] for c in ATTEMPT_STATE_COLUMNS)
+).where(attempts.c.run_id == _RUN, attempts.c.node_id.in_(_NODE_IDS))
+_LAST_POSITION: Final = select(func.max(nodes.c.position)).where(nodes.c.run_id == _RUN)
+_INSERT_EVENTS: Final = insert(events)
+_INSERT_NODES: Final = insert(nodes)
+_INSERT_ATTEMPTS: Final = insert(attempts)
+# SET takes the columns named by the parameters of each execution.
+_UPDATE_RUN: Final = update(runs).where(runs.c.id == _RUN)
+_UPDATE_NODES: Final = update(nodes).where(nodes.c.run_id == _RUN, nodes.c.node_id == _NODE)
+_UPDATE_ATTEMPTS: Final = update(attempts).where(
+    attempts.c.run_id == _RUN,
+    attempts.c.node_id == _NODE,
+    attempts.c.attempt == bindparam("b_attempt"),
+)
+
 
 def append_in_transaction(
     conn: Connection, run_id: str, new_events: Sequence[NewEvent]
 ) -> list[RunEvent]:
     """Append ``new_events`` to the run's log and project them; the caller commits."""
-    row = conn.execute(
-        select(
-            runs.c.status,
-            runs.c.started_at,
-            runs.c.finished_at,
-            runs.c.error,
-            runs.c.outputs,
-            runs.c.last_seq,
-        )
-        .where(runs.c.id == run_id)
-        .with_for_update()
-    ).one_or_none()
+    row = conn.execute(_LOCK_RUN, {"b_run_id": run_id}).one_or_none()
     if row is None:
         raise RunNotFoundError(run_id)
     if not new_events:
         return []
     stored = [_stored_event(run_id, row.last_seq + i, ev) for i, ev in enumerate(new_events, 1)]
-    node_ids = {ev.node for ev in stored if ev.node is not None}
+    named = {ev.node for ev in stored if ev.node is not None}
+    changing = {ev.node for ev in stored if ev.node is not None and ev.type in NODE_RECORD_EVENTS}
+    with_attempts = {
+        ev.node
+        for ev in stored
+        if ev.node is not None and ev.type is EventType.NODE_STATUS and ev.attempt is not None
+    }
     projection = Projection(
         run=RunState(
             id=run_id,
@@ -65,13 +111,14 @@ def append_in_transaction(
             error=row.error,
             outputs=row.outputs,
         ),
-        nodes=_load_nodes(conn, run_id, node_ids),
-        attempts=_load_attempts(conn, run_id, node_ids),
+        nodes=_load_nodes(conn, run_id, changing),
+        attempts=_load_attempts(conn, run_id, with_attempts),
+        unchanged_nodes=_existing_nodes(conn, run_id, named - changing),
     )
     for ev in stored:
         projection.apply(ev)
     conn.execute(
-        insert(events),
+        _INSERT_EVENTS,
         [
             {
                 "run_id": run_id,
@@ -113,10 +160,15 @@ def _stored_event(run_id: str, seq: int, ev: NewEvent) -> RunEvent:
 def _load_nodes(conn: Connection, run_id: str, node_ids: set[str]) -> dict[str, NodeState]:
     if not node_ids:
         return {}
-    rows = conn.execute(
-        select(nodes).where(nodes.c.run_id == run_id, nodes.c.node_id.in_(sorted(node_ids)))
-    )
+    rows = conn.execute(_LOAD_NODES, {"b_run_id": run_id, "b_node_ids": sorted(node_ids)})
     return {r.node_id: NodeState(**state_of(r, NODE_STATE_COLUMNS)) for r in rows}
+
+
+def _existing_nodes(conn: Connection, run_id: str, node_ids: set[str]) -> set[str]:
+    if not node_ids:
+        return set()
+    rows = conn.execute(_EXISTING_NODES, {"b_run_id": run_id, "b_node_ids": sorted(node_ids)})
+    return {r.node_id for r in rows}
 
 
 def _load_attempts(
@@ -124,11 +176,7 @@ def _load_attempts(
 ) -> dict[tuple[str, int], AttemptState]:
     if not node_ids:
         return {}
-    rows = conn.execute(
-        select(attempts).where(
-            attempts.c.run_id == run_id, attempts.c.node_id.in_(sorted(node_ids))
-        )
-    )
+    rows = conn.execute(_LOAD_ATTEMPTS, {"b_run_id": run_id, "b_node_ids": sorted(node_ids)})
     return {
         (r.node_id, r.attempt): AttemptState(
             **state_of(r, ATTEMPT_STATE_COLUMNS), is_new=False, changed=False
@@ -139,7 +187,7 @@ def _load_attempts(
 
 def _save(conn: Connection, projection: Projection, *, last_seq: int) -> None:
     run = projection.run
-    run_values: dict[str, Any] = {"last_seq": last_seq}
+    run_values: dict[str, Any] = {"b_run_id": run.id, "last_seq": last_seq}
     if run.changed:
         run_values |= {
             "status": run.status.value,
@@ -148,47 +196,42 @@ def _save(conn: Connection, projection: Projection, *, last_seq: int) -> None:
             "error": run.error,
             "outputs": run.outputs,
         }
-    conn.execute(update(runs).where(runs.c.id == run.id).values(run_values))
-    next_position: int | None = None
-    for node_id, node in projection.nodes.items():
-        if node.is_new:
-            if next_position is None:
-                highest = conn.execute(
-                    select(func.max(nodes.c.position)).where(nodes.c.run_id == run.id)
-                ).scalar_one()
-                next_position = (highest or 0) + 1
-            conn.execute(
-                insert(nodes).values(
-                    run_id=run.id,
-                    node_id=node_id,
-                    position=next_position,
-                    **values_of(node, NODE_STATE_COLUMNS),
-                )
-            )
-            next_position += 1
-            continue
-        if not node.changed:
-            continue
+    conn.execute(_UPDATE_RUN, run_values)
+    new_nodes = [(i, n) for i, n in projection.nodes.items() if n.is_new]
+    if new_nodes:
+        last = conn.execute(_LAST_POSITION, {"b_run_id": run.id}).scalar_one()
         conn.execute(
-            update(nodes)
-            .where(nodes.c.run_id == run.id, nodes.c.node_id == node_id)
-            .values(values_of(node, NODE_STATE_COLUMNS))
+            _INSERT_NODES,
+            [
+                {
+                    "run_id": run.id,
+                    "node_id": node_id,
+                    "position": position,
+                    **values_of(node, NODE_STATE_COLUMNS),
+                }
+                for position, (node_id, node) in enumerate(new_nodes, (last or 0) + 1)
+            ],
         )
+    changed_nodes = [
+        {"b_run_id": run.id, "b_node_id": node_id, **values_of(node, NODE_STATE_COLUMNS)}
+        for node_id, node in projection.nodes.items()
+        if node.changed and not node.is_new
+    ]
+    if changed_nodes:
+        conn.execute(_UPDATE_NODES, changed_nodes)
+    new_attempts: list[dict[str, Any]] = []
+    changed_attempts: list[dict[str, Any]] = []
     for (node_id, number), attempt in projection.attempts.items():
         if not attempt.changed:
             continue
         values = values_of(attempt, ATTEMPT_STATE_COLUMNS)
         if attempt.is_new:
-            conn.execute(
-                insert(attempts).values(run_id=run.id, node_id=node_id, attempt=number, **values)
-            )
+            new_attempts.append({"run_id": run.id, "node_id": node_id, "attempt": number, **values})
         else:
-            conn.execute(
-                update(attempts)
-                .where(
-                    attempts.c.run_id == run.id,
-                    attempts.c.node_id == node_id,
-                    attempts.c.attempt == number,
-                )
-                .values(values)
+            changed_attempts.append(
+                {"b_run_id": run.id, "b_node_id": node_id, "b_attempt": number, **values}
             )
+    if new_attempts:
+        conn.execute(_INSERT_ATTEMPTS, new_attempts)
+    if changed_attempts:
+        conn.execute(_UPDATE_ATTEMPTS, changed_attempts)

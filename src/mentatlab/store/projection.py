@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from pydantic import ValidationError
 
@@ -25,7 +25,10 @@ from mentatlab.model.run import (
 )
 from mentatlab.store.errors import InvalidEventError, RunFinishedError
 
-__all__ = ["AttemptState", "NodeState", "Projection", "RunState"]
+__all__ = ["NODE_RECORD_EVENTS", "AttemptState", "NodeState", "Projection", "RunState"]
+
+NODE_RECORD_EVENTS: Final = frozenset({EventType.NODE_STATUS, EventType.OUTPUT, EventType.PROGRESS})
+"""The events that change their node's record; the others of a node only need it to exist."""
 
 _S = TypeVar("_S", bound=StrEnum)
 _INSTANCE = re.compile(r"[^\[\]]+(\[[0-9]+\])+")
@@ -71,13 +74,16 @@ class AttemptState:
 class Projection:
     """The records one event batch touches; :meth:`apply` mutates them and flags changes.
 
-    ``attempts`` holds the stored attempt rows of the (node, attempt) pairs the batch names;
-    a pair missing from it becomes a new row.
+    ``nodes`` holds the records of the nodes named by the batch's :data:`NODE_RECORD_EVENTS`;
+    ``unchanged_nodes`` the other nodes it names (only in log, metric, checkpoint or error
+    events), known to exist. ``attempts`` holds the stored attempt rows of the (node, attempt)
+    pairs the batch names; a pair missing from it becomes a new row.
     """
 
     run: RunState
     nodes: dict[str, NodeState]
     attempts: dict[tuple[str, int], AttemptState] = field(default_factory=dict)
+    unchanged_nodes: set[str] = field(default_factory=set)
 
     def apply(self, event: RunEvent) -> None:
         if (
@@ -97,7 +103,11 @@ class Projection:
                 finished_at=None,
                 is_new=True,
             )
-        if event.node is not None and event.node not in self.nodes:
+        if (
+            event.node is not None
+            and event.node not in self.nodes
+            and event.node not in self.unchanged_nodes
+        ):
             raise InvalidEventError(
                 f"run {self.run.id!r} has no node {event.node!r} ({event.type.value} event)"
             )

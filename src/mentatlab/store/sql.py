@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from mentatlab.model.run import (
@@ -57,6 +57,8 @@ WRITE_TRANSACTION = "mentatlab_write_transaction"
 _UNFINISHED = (RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 _SQLITE_BUSY = 5  # the primary result code (the low byte of extended codes like BUSY_SNAPSHOT)
 _PG_LOCK_NOT_AVAILABLE = "55P03"  # what a lock wait longer than lock_timeout fails with
+# Polled by every running engine: built once, not rebuilt (nor its cache key) per poll.
+_CANCEL_REQUESTED = select(runs.c.cancel_requested).where(runs.c.id == bindparam("b_run_id"))
 
 
 @contextmanager
@@ -282,7 +284,7 @@ class SqlRunStore:
 
     def cancel_requested(self, run_id: str) -> bool:
         with self._read() as conn:
-            flag = conn.scalar(select(runs.c.cancel_requested).where(runs.c.id == run_id))
+            flag = conn.scalar(_CANCEL_REQUESTED, {"b_run_id": run_id})
         if flag is None:
             raise RunNotFoundError(run_id)
         return bool(flag)
