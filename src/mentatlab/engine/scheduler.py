@@ -87,7 +87,9 @@ class FlowEngine:
         identities: IdentityIssuer | None = None,
         live: LiveAttempts | None = None,
     ) -> None:
-        """``agent_limits`` shares agents' ``maxConcurrent`` bounds with other engines;
+        """``max_parallel`` is the run's own bound on agents at once: it wins over the flow's
+        ``runConfig.maxParallel``, and without either the driver's ``default_parallelism``
+        applies. ``agent_limits`` shares agents' ``maxConcurrent`` bounds with other engines;
         ``identities`` and ``live`` let attempts report over HTTP (see
         :mod:`mentatlab.engine.identity`)."""
         self._driver = driver
