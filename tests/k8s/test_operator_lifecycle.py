@@ -174,7 +174,8 @@ def test_an_invalid_flowrun_expires_too(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with operated(tmp_path / "home") as env:
             flow = flow_of([{"id": "x", "type": "nobody.knows"}])
-            name = await env.submit(flow, ttlSecondsAfterFinished=1)
+            # Long enough for the test to read the refusal before the FlowRun goes.
+            name = await env.submit(flow, ttlSecondsAfterFinished=5)
             status = (await env.wait_for(name, {"Failed"}))["status"]
             assert status["finishedAt"]
 

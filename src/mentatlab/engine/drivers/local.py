@@ -51,9 +51,12 @@ _CHUNK_BYTES = 64 * 1024
 """Read size, and the asyncio buffer limit: what MentatLab holds beyond one line per stream."""
 
 _DRAIN_SECONDS = 5.0
-"""After the agent exits (and its process group is killed), how long output still in flight
-may take to arrive. Only a process that left the agent's process group can hold the pipes
-open longer; MentatLab stops reading then."""
+"""After the agent exits (and its process group is killed), how long the pipes may stay
+without new output before MentatLab stops reading them: only a process that left the agent's
+process group can hold them open. Output still being read and relayed (a flood the agent
+wrote just before exiting) does not count against it."""
+_DRAIN_MAX_SECONDS = 60.0
+"""The most time reading the rest of the output may take after the agent exited."""
 
 _CENSUS_SECONDS = 0.1
 """How often the agent's processes are counted against ``limits.max_processes``."""
@@ -258,7 +261,13 @@ class _Attempt:
     async def _drain(self, readers: list[asyncio.Task[None]]) -> None:
         """Once the agent exited: kill what it left in its group, read the rest of its output."""
         signal_group(self._pgid, signal.SIGKILL)
-        done, _ = await asyncio.wait(readers, timeout=_DRAIN_SECONDS)
+        give_up = self._loop.time() + _DRAIN_MAX_SECONDS
+        while True:
+            read = self._output_bytes
+            done, pending = await asyncio.wait(readers, timeout=_DRAIN_SECONDS)
+            stalled = self._output_bytes == read  # nothing new arrived meanwhile
+            if not pending or stalled or self._loop.time() >= give_up:
+                break
         for reader in done:
             reader.result()
 
