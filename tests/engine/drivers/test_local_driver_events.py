@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -281,3 +282,31 @@ def test_error_event_is_relayed(tmp_path: Path) -> None:
     run = run_attempt(spec)
 
     assert run.events == [ErrorEvent(code="bad_input", message="no text", retryable=False)]
+
+
+def test_lines_read_together_are_handed_over_together_in_order(tmp_path: Path) -> None:
+    # One write of 300 lines: the driver passes on what one read returns without waiting for
+    # each event to be taken (so the run store can keep them in one transaction).
+    spec = make_spec(
+        tmp_path,
+        """
+import json, sys
+lines = [json.dumps({"type": "metric", "name": "i", "value": i}) for i in range(300)]
+sys.stdout.write("\\n".join(lines) + "\\n")
+""",
+    )
+    in_flight = 0
+    most_in_flight = 0
+
+    async def take(event: object, cancel: asyncio.Event) -> None:
+        nonlocal in_flight, most_in_flight
+        in_flight += 1
+        most_in_flight = max(most_in_flight, in_flight)
+        await asyncio.sleep(0)  # a sink storing the event
+        in_flight -= 1
+
+    run = run_attempt(spec, on_event=take)
+
+    assert run.result.outcome is AttemptOutcome.SUCCEEDED
+    assert [e.value for e in run.events if isinstance(e, MetricEvent)] == list(range(300))
+    assert most_in_flight > 1

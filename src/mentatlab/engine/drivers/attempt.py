@@ -9,8 +9,10 @@ Agents with ``protocol: legacy`` get their input and are read the original Menta
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,6 +21,7 @@ from mentatlab.engine.drivers.base import (
     AttemptOutcome,
     AttemptResult,
     AttemptSpec,
+    EventCallback,
     FailureReason,
 )
 from mentatlab.engine.legacy_io import (
@@ -52,6 +55,7 @@ __all__ = [
     "envelope_bytes",
     "input_environment",
     "protocol_environment",
+    "relay_events",
     "start_failed",
 ]
 
@@ -112,6 +116,28 @@ def start_failed(message: str) -> AttemptResult:
     return AttemptResult(
         outcome=AttemptOutcome.FAILED, reason=FailureReason.START_FAILED, message=message
     )
+
+
+async def relay_events(on_event: EventCallback, events: Sequence[AgentEvent]) -> None:
+    """Hand ``events`` (read together, e.g. the lines of one read of the agent's output) to
+    ``on_event`` at once, in order, and wait until every call has returned.
+
+    The calls run as tasks started in order, each before the previous one returned: the
+    run's event log receives them in the same turn of the event loop and stores them in one
+    transaction, where awaiting them one by one would take a transaction each. A failing
+    call cancels those still waiting and its error is raised.
+    """
+    if len(events) <= 1:
+        for event in events:
+            await on_event(event)
+        return
+    calls = [asyncio.ensure_future(on_event(event)) for event in events]
+    try:
+        await asyncio.gather(*calls)
+    finally:
+        for call in calls:
+            call.cancel()  # a no-op for those done
+        await asyncio.gather(*calls, return_exceptions=True)
 
 
 @dataclass(frozen=True)

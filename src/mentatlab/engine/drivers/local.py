@@ -27,6 +27,7 @@ from mentatlab.engine.drivers.attempt import (
     envelope_bytes,
     input_environment,
     protocol_environment,
+    relay_events,
     start_failed,
 )
 from mentatlab.engine.drivers.base import (
@@ -312,34 +313,31 @@ class _Attempt:
                     f"output limit: wrote a line longer than {limits.max_line_bytes} bytes"
                 )
                 continue
-            for line in lines:
-                await self._line(line, stdout=stdout)
+            await self._emit([event for line in lines for event in self._line(line, stdout)])
         rest = splitter.finish()
         if rest is not None and not self._flood.done():
-            await self._line(rest, stdout=stdout)
+            await self._emit(self._line(rest, stdout))
         if stdout and not self._flood.done():
             await self._emit(self._recorder.stdout_end())
 
-    async def _line(self, line: bytes, *, stdout: bool) -> None:
+    def _line(self, line: bytes, stdout: bool) -> list[AgentEvent]:
+        """The events one line of the agent's output stands for (recorded)."""
         text = decode_line(line)
         if stdout:
             if not text.strip():
-                return
+                return []
             self._last_event = self._loop.time()
-            events = self._recorder.stdout_line(text)
-        else:
-            event = stderr_log_event(text)
-            if event is None:
-                return
-            self._recorder.note_stderr(text)
-            self._recorder.record(event)
-            events = [event]
-        await self._emit(events)
+            return self._recorder.stdout_line(text)
+        event = stderr_log_event(text)
+        if event is None:
+            return []
+        self._recorder.note_stderr(text)
+        self._recorder.record(event)
+        return [event]
 
     async def _emit(self, events: list[AgentEvent]) -> None:
         async with self._emit_lock:
-            for event in events:
-                await self._on_event(event)
+            await relay_events(self._on_event, events)
 
 
 def _environment(spec: AttemptSpec) -> dict[str, str]:

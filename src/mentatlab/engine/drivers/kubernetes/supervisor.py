@@ -20,7 +20,12 @@ from lightkube import ApiError, AsyncClient
 from lightkube.resources.core_v1 import Pod, Secret
 
 from mentatlab.engine.agent_io import LineSplitter, LineTooLongError, decode_line
-from mentatlab.engine.drivers.attempt import STDERR_TAIL_LINES, AttemptRecorder, Stop
+from mentatlab.engine.drivers.attempt import (
+    STDERR_TAIL_LINES,
+    AttemptRecorder,
+    Stop,
+    relay_events,
+)
 from mentatlab.engine.drivers.base import (
     AttemptResult,
     AttemptSpec,
@@ -288,8 +293,9 @@ class PodAttempt:
                                 f"{limits.max_line_bytes} bytes"
                             )
                             return
-                        for line in lines:
-                            await self._line(line)
+                        await relay_events(
+                            self._on_event, [e for line in lines for e in self._line(line)]
+                        )
             except LogStreamError as exc:
                 # Just started containers may not serve their log yet; never re-read after
                 # data arrived, or events would be relayed twice.
@@ -297,36 +303,34 @@ class PodAttempt:
                 if total == 0 and retry and self._loop.time() < deadline:
                     await asyncio.sleep(_LOG_RETRY_DELAY)
                     continue
-                await self._emit(
+                await self._on_event(
                     LogEvent(level="warning", message=f"cannot read the pod's log: {exc}")
                 )
                 return
             break
         rest = splitter.finish()
         if rest is not None:
-            await self._line(rest)
-        for event in self._recorder.stdout_end():
-            await self._emit(event)
+            await relay_events(self._on_event, self._line(rest))
+        await relay_events(self._on_event, self._recorder.stdout_end())
 
     def _flood_at(self, message: str) -> None:
         if not self._flood.done():
             self._flood.set_result(message)
         self._changed.set()
 
-    async def _line(self, line: bytes) -> None:
+    def _line(self, line: bytes) -> list[AgentEvent]:
+        """The events one line of the pod's log stands for (recorded)."""
         text = decode_line(line)
         if not text.strip():
-            return
+            return []
         self._last_line = self._loop.time()
-        for event in self._recorder.stdout_line(text):
+        events = self._recorder.stdout_line(text)
+        for event in events:
             if isinstance(event, LogEvent) and event.message == text:
                 # Plain text: most likely stderr (the log merges both), quoted in failure messages.
                 self._recorder.note_stderr(text)
                 self._plain_lines = True
-            await self._emit(event)
-
-    async def _emit(self, event: AgentEvent) -> None:
-        await self._on_event(event)
+        return events
 
     async def _drain(self) -> None:
         """Once the pod has ended: read the rest of its log (started now if need be)."""
