@@ -67,6 +67,8 @@ class RunPool:
         self._metrics = metrics
         # One agent's maxConcurrent holds across all the runs of this server.
         self._agent_limits = AgentLimits()
+        # One for all runs: its agents' processes are counted together (see census.py).
+        self._local_driver = LocalProcessDriver()
         self._cancels: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -163,7 +165,7 @@ class RunPool:
         self, run_id: str, plan: FlowPlan, kubernetes: KubernetesRunOptions | None
     ) -> AbstractAsyncContextManager[Driver]:
         if kubernetes is None or self.kubernetes is None:
-            return contextlib.nullcontext(LocalProcessDriver())
+            return contextlib.nullcontext(self._local_driver)
         return self.kubernetes.driver(run_id, plan, kubernetes)
 
     @contextlib.asynccontextmanager

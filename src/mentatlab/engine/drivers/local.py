@@ -8,6 +8,7 @@ process group), so stopping it also stops every process it started.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,12 +38,13 @@ from mentatlab.engine.drivers.base import (
     ExecutionLimits,
     FailureReason,
 )
+from mentatlab.engine.drivers.census import ProcessCensus, ProcessCensusRounds
 from mentatlab.engine.drivers.process import (
     CommandError,
-    ProcessCensus,
     child_setup,
     resolve_command,
     signal_group,
+    use_pidfd_child_watcher,
 )
 from mentatlab.model.protocol import AgentEvent
 
@@ -59,9 +61,6 @@ wrote just before exiting) does not count against it."""
 _DRAIN_MAX_SECONDS = 60.0
 """The most time reading the rest of the output may take after the agent exited."""
 
-_CENSUS_SECONDS = 0.1
-"""How often the agent's processes are counted against ``limits.max_processes``."""
-
 
 class LocalProcessDriver:
     """Runs an attempt as a subprocess of MentatLab; implements :class:`Driver`.
@@ -71,12 +70,16 @@ class LocalProcessDriver:
     import the MentatLab SDK. The agent gets MentatLab's environment, ``PYTHONUNBUFFERED=1``,
     ``spec.env`` and the ``MENTAT_*`` variables. Memory and CPU limits are resource limits
     of the process (see :func:`~mentatlab.engine.drivers.process.child_setup`); the number
-    of processes is counted while it runs (:class:`~mentatlab.engine.drivers.process.
-    ProcessCensus`).
+    of processes is counted while it runs (:mod:`~mentatlab.engine.drivers.census`), in
+    rounds shared by every attempt of this driver: run many attempts with one driver.
     """
 
     resolves_env_references = False  # Secrets and ConfigMaps exist on Kubernetes only
     default_parallelism = os.cpu_count() or 1  # the agents share this machine's CPUs
+
+    def __init__(self) -> None:
+        self._census_rounds = ProcessCensusRounds()
+        use_pidfd_child_watcher()
 
     async def run_attempt(
         self,
@@ -107,7 +110,9 @@ class LocalProcessDriver:
             return start_failed(_start_error(spec.command[0], argv[0], exc))
         except subprocess.SubprocessError as exc:  # applying resource limits failed
             return start_failed(f"cannot start agent {spec.command[0]!r}: {exc}")
-        attempt = _Attempt(spec, transport, protocol, on_event, cancel)
+        attempt = _Attempt(
+            spec, transport, protocol, on_event, cancel, census_rounds=self._census_rounds
+        )
         return await attempt.run(payload)
 
 
@@ -138,6 +143,8 @@ class _Attempt:
         protocol: _Protocol,
         on_event: EventCallback,
         cancel: asyncio.Event,
+        *,
+        census_rounds: ProcessCensusRounds,
     ) -> None:
         self._limits = spec.limits
         self._transport = transport
@@ -153,6 +160,7 @@ class _Attempt:
         self._flood: asyncio.Future[str] = self._loop.create_future()
         limit = spec.limits.max_processes
         self._census = ProcessCensus(self._pgid, limit=limit) if limit is not None else None
+        self._census_rounds = census_rounds
 
     async def run(self, payload: bytes) -> AttemptResult:
         readers = [
@@ -191,55 +199,67 @@ class _Attempt:
 
     async def _supervise(self, readers: list[asyncio.Task[None]]) -> Stop | None:
         """Wait until the agent exits (``None``) or must be stopped (why)."""
-        limits = self._limits
-        exited = self._protocol.exited
         cancelled = asyncio.create_task(self._cancel.wait())
         try:
-            while True:
-                for reader in readers:
-                    if reader.done():
-                        reader.result()  # re-raise a failure of on_event
-                if exited.done():
-                    return None
-                if self._cancel.is_set():
-                    return Stop(FailureReason.CANCELLED, "cancelled")
-                if self._flood.done():
-                    return Stop(FailureReason.OUTPUT_LIMIT, self._flood.result())
-                now = self._loop.time()
-                wake: list[float] = []
-                if limits.timeout_seconds is not None:
-                    left = self._started + limits.timeout_seconds - now
-                    if left <= 0:
-                        return Stop(
-                            FailureReason.TIMEOUT, f"timed out after {limits.timeout_seconds:g} s"
-                        )
-                    wake.append(left)
-                if limits.heartbeat_timeout_seconds is not None:
-                    left = self._last_event + limits.heartbeat_timeout_seconds - now
-                    if left <= 0:
-                        return Stop(
-                            FailureReason.HEARTBEAT_TIMEOUT,
-                            f"no event on stdout for {limits.heartbeat_timeout_seconds:g} s "
-                            "(heartbeat timeout)",
-                        )
-                    wake.append(left)
-                if self._census is not None and limits.max_processes is not None:
-                    # In a thread: the occasional scan of /proc must not hold up the loop.
-                    if await asyncio.to_thread(self._census.count) > limits.max_processes:
-                        return Stop(
-                            FailureReason.PROCESS_LIMIT,
-                            f"process limit: ran more than {limits.max_processes} processes "
-                            "at once",
-                        )
-                    wake.append(_CENSUS_SECONDS)
-                waiting: set[asyncio.Future[Any]] = {exited, cancelled, self._flood}
-                waiting.update(reader for reader in readers if not reader.done())
-                await asyncio.wait(
-                    waiting, timeout=min(wake, default=None), return_when=asyncio.FIRST_COMPLETED
-                )
+            with self._process_watch() as over_limit:
+                return await self._until_stop(readers, cancelled, over_limit)
         finally:
             cancelled.cancel()
             await asyncio.gather(cancelled, return_exceptions=True)
+
+    async def _until_stop(
+        self,
+        readers: list[asyncio.Task[None]],
+        cancelled: asyncio.Future[Any],
+        over_limit: asyncio.Future[int],
+    ) -> Stop | None:
+        limits = self._limits
+        exited = self._protocol.exited
+        while True:
+            for reader in readers:
+                if reader.done():
+                    reader.result()  # re-raise a failure of on_event
+            if exited.done():
+                return None
+            if self._cancel.is_set():
+                return Stop(FailureReason.CANCELLED, "cancelled")
+            if self._flood.done():
+                return Stop(FailureReason.OUTPUT_LIMIT, self._flood.result())
+            if over_limit.done():
+                over_limit.result()  # re-raise a failure of the census
+                return Stop(
+                    FailureReason.PROCESS_LIMIT,
+                    f"process limit: ran more than {limits.max_processes} processes at once",
+                )
+            now = self._loop.time()
+            wake: list[float] = []
+            if limits.timeout_seconds is not None:
+                left = self._started + limits.timeout_seconds - now
+                if left <= 0:
+                    return Stop(
+                        FailureReason.TIMEOUT, f"timed out after {limits.timeout_seconds:g} s"
+                    )
+                wake.append(left)
+            if limits.heartbeat_timeout_seconds is not None:
+                left = self._last_event + limits.heartbeat_timeout_seconds - now
+                if left <= 0:
+                    return Stop(
+                        FailureReason.HEARTBEAT_TIMEOUT,
+                        f"no event on stdout for {limits.heartbeat_timeout_seconds:g} s "
+                        "(heartbeat timeout)",
+                    )
+                wake.append(left)
+            waiting: set[asyncio.Future[Any]] = {exited, cancelled, self._flood, over_limit}
+            waiting.update(reader for reader in readers if not reader.done())
+            await asyncio.wait(
+                waiting, timeout=min(wake, default=None), return_when=asyncio.FIRST_COMPLETED
+            )
+
+    def _process_watch(self) -> contextlib.AbstractContextManager[asyncio.Future[int]]:
+        """A future set when the agent runs more processes than its limit (never, without)."""
+        if self._census is None:
+            return contextlib.nullcontext(self._loop.create_future())
+        return self._census_rounds.watch(self._census)
 
     async def _stop(self, stop: Stop) -> None:
         """Stop the agent's process group and wait for the agent to exit."""

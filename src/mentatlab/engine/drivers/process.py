@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import ctypes.util
@@ -18,7 +19,6 @@ from mentatlab.engine.drivers.base import ExecutionLimits
 __all__ = [
     "PYTHON_ALIASES",
     "CommandError",
-    "ProcessCensus",
     "child_setup",
     "resolve_command",
     "signal_group",
@@ -115,89 +115,62 @@ def signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
-_PROC = Path("/proc")
+class PidfdChildWatcher(asyncio.AbstractChildWatcher):
+    """Waits for each child in the event loop that started it, through a Linux pidfd.
 
-
-class ProcessCensus:
-    """Counts, and kills, the processes an agent runs: the process limit of the local driver.
-
-    ``RLIMIT_NPROC`` cannot do this: it counts every process of the user, and does not bind
-    root at all (CI, containers). The census reads Linux's ``/proc`` instead. Each
-    :meth:`count` walks the agent's process tree (``/proc/PID/task/TID/children``: cheap);
-    every ``session_every``-th call also scans every process for members of the agent's
-    session, which finds descendants whose parent has exited as well. A process that calls
-    ``setsid()`` *and* loses its parent escapes both; containing that takes a cgroup (the
-    Kubernetes driver's pods). Without ``/proc`` nothing is counted.
+    Python 3.11's default watcher starts a thread per child blocked in ``waitpid()``: a
+    hundred agents exiting at once wake a hundred threads that fight the event loop for the
+    GIL. This is what Python 3.12 does by default (its ``PidfdChildWatcher``, tied to the
+    running loop rather than to one attached loop).
     """
 
-    def __init__(self, leader: int, *, limit: int, session_every: int = 10) -> None:
-        """``leader``: the agent process, leader of its own session and process group."""
-        self._leader = leader
-        self._limit = limit
-        self._session_every = session_every
-        self._calls = 0
-        self.available = (_PROC / str(leader)).is_dir()
+    def add_child_handler(self, pid: int, callback: Callable[..., object], *args: object) -> None:
+        loop = asyncio.get_running_loop()
+        pidfd = os.pidfd_open(pid)
+        loop.add_reader(pidfd, self._reap, loop, pid, pidfd, callback, args)
 
-    def count(self) -> int:
-        """The agent's processes (itself included), counted up to ``limit + 1`` at most."""
-        if not self.available:
-            return 0
-        self._calls += 1
-        found = self._tree(self._limit)
-        if len(found) <= self._limit and self._calls % self._session_every == 0:
-            found |= self._session(self._limit)
-        return min(len(found), self._limit + 1)
+    @staticmethod
+    def _reap(
+        loop: asyncio.AbstractEventLoop,
+        pid: int,
+        pidfd: int,
+        callback: Callable[..., object],
+        args: tuple[object, ...],
+    ) -> None:
+        loop.remove_reader(pidfd)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:  # reaped elsewhere; what asyncio's own watchers report
+            returncode = 255
+        else:
+            returncode = os.waitstatus_to_exitcode(status)
+        os.close(pidfd)
+        callback(pid, returncode, *args)
 
-    def kill_all(self, rounds: int = 5) -> None:
-        """SIGKILL the agent's process group, then whatever else of its tree and session is
-        left (a process that changed its group), until nothing is."""
-        for _ in range(rounds):
-            signal_group(self._leader, signal.SIGKILL)  # atomic for the group, forks included
-            if not self.available:
-                return
-            # Uncapped: a capped scan could list only the first processes found, every round.
-            rest = (self._tree(None) | self._session(None)) - {self._leader}
-            if not rest:
-                return
-            for pid in rest:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
+    def remove_child_handler(self, pid: int) -> bool:
+        return False  # the reader is removed when the child exits
 
-    def _tree(self, cap: int | None) -> set[int]:
-        """The leader and its descendants; stops past ``cap`` processes."""
-        found, stack = {self._leader}, [self._leader]
-        while stack and (cap is None or len(found) <= cap):
-            pid = stack.pop()
-            try:
-                tasks = list((_PROC / str(pid) / "task").iterdir())
-            except OSError:
-                continue  # gone meanwhile
-            for task in tasks:
-                try:
-                    children = (task / "children").read_bytes()
-                except OSError:
-                    continue
-                for child in map(int, children.split()):
-                    if child not in found:
-                        found.add(child)
-                        stack.append(child)
-        return found
+    def attach_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        pass  # each child is watched by the loop running when it was started
 
-    def _session(self, cap: int | None) -> set[int]:
-        """The live (not zombie) processes of the leader's session; stops past ``cap``."""
-        found: set[int] = set()
-        with contextlib.suppress(OSError), os.scandir(_PROC) as entries:
-            for entry in entries:
-                if not entry.name.isdigit():
-                    continue
-                try:
-                    stat = (_PROC / entry.name / "stat").read_bytes()
-                except OSError:
-                    continue
-                # After the command name: state, ppid, pgrp, session (proc(5)).
-                fields = stat.rsplit(b")", 1)[-1].split()
-                if len(fields) > 3 and int(fields[3]) == self._leader and fields[0] not in b"ZX":
-                    found.add(int(entry.name))
-                    if cap is not None and len(found) > cap:
-                        break
-        return found
+    def close(self) -> None:
+        pass
+
+    def is_active(self) -> bool:
+        return True
+
+    def __enter__(self) -> PidfdChildWatcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+
+def use_pidfd_child_watcher() -> None:
+    """Make asyncio wait for child processes with :class:`PidfdChildWatcher` instead of its
+    default thread per child (Python 3.11 on Linux; later Pythons already do, a watcher
+    installed by the application is kept)."""
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return
+    if type(asyncio.get_child_watcher()) is asyncio.ThreadedChildWatcher:
+        asyncio.set_child_watcher(PidfdChildWatcher())
