@@ -62,9 +62,6 @@ class Sizes:
     event_nodes: int
     events_per_node: int
     event_interval: float
-    event_lead_seconds: float
-    """Agents emit no event before this long after the run is submitted: the client's event
-    stream must be connected by then, or the events are replays, not live deliveries."""
     throughput_events: int
     api_rate: float
     """Requests per second the load generator sends."""
@@ -82,7 +79,6 @@ SUITES: Mapping[str, Sizes] = {
         event_nodes=100,
         events_per_node=20,
         event_interval=0.05,
-        event_lead_seconds=15,
         throughput_events=5000,
         api_rate=10,
         api_seconds=20,
@@ -97,7 +93,6 @@ SUITES: Mapping[str, Sizes] = {
         event_nodes=50,
         events_per_node=4,
         event_interval=0.05,
-        event_lead_seconds=15,
         throughput_events=2000,
         api_rate=10,
         api_seconds=5,
@@ -112,7 +107,6 @@ SUITES: Mapping[str, Sizes] = {
         event_nodes=3,
         events_per_node=3,
         event_interval=0.01,
-        event_lead_seconds=5,
         throughput_events=200,
         api_rate=10,
         api_seconds=1,

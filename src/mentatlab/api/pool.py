@@ -140,7 +140,7 @@ class RunPool:
 
         def observe(event: RunEvent) -> None:
             metrics(event)
-            self._notifier.notify(run_id)
+            self._notifier.publish(event)
 
         try:
             async with self._worker(cancel), self._driver(run_id, plan, kubernetes) as driver:

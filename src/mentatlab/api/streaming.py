@@ -1,11 +1,12 @@
 """A run's event log as Server-Sent Events.
 
-Each stream reads the store from its own cursor, one page at a time, and sends the page
-before reading more: a slow client holds at most a page and its socket buffer, it never
-delays the engine (which only writes to the store) or any other client. Between pages a
-stream sleeps until the :class:`EventNotifier` says its run has new events, or at most
-:data:`POLL_SECONDS` (runs executed by another process, e.g. ``mentatctl run`` on the same
-store, are seen by polling).
+Each stream sends a run's events from its own cursor, one page at a time, and sends the page
+before taking more: a slow client holds at most a page and its socket buffer, it never
+delays the engine or any other client. Pages come from the store, or, once the stream has
+caught up with a run of this server, from the events the :class:`EventNotifier` keeps in
+memory. Between pages a stream sleeps until the notifier says its run has new events, or at
+most :data:`POLL_SECONDS` (runs executed by another process, e.g. ``mentatctl run`` on the
+same store, are seen by polling).
 """
 
 from __future__ import annotations
@@ -59,12 +60,41 @@ async def event_stream(
     caught up (its client resumes from its last id on another server); streams of the
     server's own runs go on to the final events of their cancellation.
     """
+    with notifier.following(run_id):
+        async for frame in _frames(
+            store,
+            notifier,
+            metrics,
+            pool,
+            run_id,
+            after_seq=after_seq,
+            heartbeat_seconds=heartbeat_seconds,
+            follow=follow,
+        ):
+            yield frame
+
+
+async def _frames(
+    store: SqlRunStore,
+    notifier: EventNotifier,
+    metrics: ServerMetrics,
+    pool: RunPool,
+    run_id: str,
+    *,
+    after_seq: int,
+    heartbeat_seconds: float,
+    follow: bool,
+) -> AsyncIterator[str]:
     cursor = after_seq
     last_sent = time.monotonic()
     over = False  # the run had finished before the last page was read
     while True:
         wake = notifier.waiter(run_id)
-        page = await run_in_threadpool(store.read_events, run_id, after_seq=cursor, limit=PAGE_SIZE)
+        page = notifier.recent(run_id, after_seq=cursor, limit=PAGE_SIZE)
+        if page is None:
+            page = await run_in_threadpool(
+                store.read_events, run_id, after_seq=cursor, limit=PAGE_SIZE
+            )
         finished = False
         for event in page:
             metrics.event_lag.observe(max(0.0, (datetime.now(UTC) - event.ts).total_seconds()))
