@@ -68,6 +68,8 @@ class Sizes:
     api_seconds: float
     k8s_flowruns: int
     k8s_fanout: int
+    write_probe: int
+    """Writes each physical-limit probe makes (run store appends, Kubernetes API creates)."""
 
 
 SUITES: Mapping[str, Sizes] = {
@@ -84,6 +86,7 @@ SUITES: Mapping[str, Sizes] = {
         api_seconds=20,
         k8s_flowruns=40,
         k8s_fanout=500,
+        write_probe=1000,
     ),
     # Under three minutes on a 2-core machine: make bench-quick.
     "quick": Sizes(
@@ -98,6 +101,7 @@ SUITES: Mapping[str, Sizes] = {
         api_seconds=5,
         k8s_flowruns=10,
         k8s_fanout=20,
+        write_probe=300,
     ),
     # Every code path, tiny: the test suite runs it so the harness never rots.
     "smoke": Sizes(
@@ -112,6 +116,7 @@ SUITES: Mapping[str, Sizes] = {
         api_seconds=1,
         k8s_flowruns=2,
         k8s_fanout=3,
+        write_probe=20,
     ),
 }
 

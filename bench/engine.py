@@ -4,7 +4,8 @@ Every MentatLab figure comes from a real ``mentatctl run`` process running real 
 processes; the timestamps are the agent's own (``t0`` when its code starts, ``t1`` before it
 writes its result) and the run store's event times. The same agent is also run by a bare
 subprocess loop, the physical limit on this machine: "overhead" is what the engine adds
-beyond that.
+beyond that. The run store's own write rate on this machine (SQLite, the embedded default)
+is the other limit: events appended one per transaction, and a hundred per transaction.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ import psutil
 from bench.common import AGENT_DIR, AGENTS_DIR, Section, Sizes, envelope
 from bench.flows import Dag, chain, fanout
 from mentatlab.model.run import EventType, RunEvent
-from mentatlab.store import open_store
+from mentatlab.store import NewEvent, open_store
 
 __all__ = ["CliRun", "bare_chain", "bare_fanout", "default_parallelism", "run", "run_flow"]
 
 _RSS_POLL_SECONDS = 0.05
+_STORE_BATCH = 100
 
 
 def default_parallelism() -> int:
@@ -225,9 +227,41 @@ def run(sizes: Sizes, workdir: Path) -> Section:
     section = Section("engine")
     parallelism = default_parallelism()
     section.details["parallelism"] = parallelism
+    _measure_store(section, sizes, workdir)
     _measure_chain(section, sizes, workdir)
     _measure_fanout(section, sizes, workdir, parallelism)
     return section
+
+
+def _measure_store(section: Section, sizes: Sizes, workdir: Path) -> None:
+    """Metric events appended to a fresh store one per ``append_events`` call (a transaction
+    each), then ``_STORE_BATCH`` per call: ``store_appends_per_second``,
+    ``store_batched_events_per_second``."""
+    with open_store(workdir / "store-probe") as store:
+        run_id = store.create_run(
+            flow={}, inputs={}, node_ids=["a"], flow_id=None, flow_name=None
+        ).id
+
+        def metric(value: int) -> NewEvent:
+            return NewEvent(
+                type=EventType.METRIC, node="a", attempt=1, data={"name": "i", "value": value}
+            )
+
+        start = time.perf_counter()
+        for value in range(sizes.write_probe):
+            store.append_events(run_id, [metric(value)])
+        section.figures["store_appends_per_second"] = round(
+            sizes.write_probe / (time.perf_counter() - start), 1
+        )
+        batches = max(1, sizes.write_probe // 10)
+        start = time.perf_counter()
+        for batch in range(batches):
+            store.append_events(
+                run_id, [metric(batch * _STORE_BATCH + i) for i in range(_STORE_BATCH)]
+            )
+        section.figures["store_batched_events_per_second"] = round(
+            batches * _STORE_BATCH / (time.perf_counter() - start), 1
+        )
 
 
 def _measure_chain(section: Section, sizes: Sizes, workdir: Path) -> None:

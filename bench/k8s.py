@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from lightkube import ApiError, AsyncClient, KubeConfig
-from lightkube.resources.core_v1 import Namespace, Pod, ServiceAccount
+from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod, ServiceAccount
 
 from bench.common import AGENT_DIR, REPO, Section, Sizes
 from bench.flows import chain, fanout
@@ -29,6 +29,7 @@ from mentatlab.engine.drivers.kubernetes import cluster_client
 from mentatlab.k8s.objects import agent_to_cr, flowrun_cr
 from mentatlab.k8s.status import FlowRunPhase
 from mentatlab.model.flow import Flow
+from mentatlab.model.kubernetes import DEFAULT_MAX_PARALLEL_PODS
 from mentatlab.operator.resources import AgentResource, FlowRunResource, as_dict
 from mentatlab.testing.fake_kubelet import FakeKubelet
 from mentatlab.testing.operator_process import operator_argv
@@ -82,6 +83,7 @@ async def _measure(section: Section, sizes: Sizes, kubeconfig: Path, workdir: Pa
     try:
         await client.create(cast(Namespace, Namespace.from_dict({"metadata": {"name": namespace}})))
         await _wait_for_service_account(client, namespace)
+        await _api_write_rate(section, client, namespace, sizes.write_probe)
         await client.create(AgentResource.from_dict(agent_to_cr(manifest, namespace=namespace)))
         async with (
             FakeKubelet(client, images={manifest.image: AGENT_DIR}) as kubelet,
@@ -104,6 +106,28 @@ async def _measure(section: Section, sizes: Sizes, kubeconfig: Path, workdir: Pa
         with contextlib.suppress(ApiError):
             await client.delete(Namespace, namespace)
         await client.close()
+
+
+async def _api_write_rate(
+    section: Section, client: AsyncClient, namespace: str, count: int
+) -> None:
+    """ConfigMaps created by one client, as many at once as the operator creates pods: what
+    the API server and etcd write per second here, the ceiling of every Kubernetes figure."""
+    at_once = asyncio.Semaphore(DEFAULT_MAX_PARALLEL_PODS)
+
+    async def create(index: int) -> None:
+        config_map = {
+            "metadata": {"name": f"write-probe-{index}", "namespace": namespace},
+            "data": {"i": str(index)},
+        }
+        async with at_once:
+            await client.create(cast(ConfigMap, ConfigMap.from_dict(config_map)))
+
+    start = time.perf_counter()
+    await asyncio.gather(*(create(index) for index in range(count)))
+    section.figures["k8s_api_writes_per_second"] = round(
+        count / (time.perf_counter() - start), 1
+    )  # left for the namespace's deletion to remove
 
 
 async def _wait_for_service_account(client: AsyncClient, namespace: str) -> None:

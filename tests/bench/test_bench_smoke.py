@@ -33,6 +33,8 @@ HEADLINE = (
 # Taken in every suite, whatever its sizes: null here means the harness is broken.
 ALWAYS_MEASURED = (
     "engine_overhead_ms_p50",
+    "store_appends_per_second",
+    "store_batched_events_per_second",
     "fanout_seconds",
     "chain_seconds",
     "prefect_fanout_seconds",
@@ -42,6 +44,7 @@ ALWAYS_MEASURED = (
     "events_per_second",
     "api_get_run_ms_p99",
     "api_post_run_ms_p99",
+    "k8s_api_writes_per_second",
     "k8s_flowruns_per_minute",
     "k8s_pods_per_second",
     "k8s_fanout_seconds",
