@@ -88,13 +88,14 @@ pg-env:
 
 # --- Benchmarks (bench/, docs/benchmarks.md) ----------------------------------
 # Figures, not pass/fail: results go to bench/results/ (not committed). The Kubernetes section
-# needs the local control plane: bench/run.sh starts it (and stops it if it was not running).
+# needs the local control plane: it starts it after the other sections (and stops it if it was
+# not running).
 # `make bench BENCH_FLAGS=--baseline` makes the run the committed baseline the docs show.
 .PHONY: bench bench-quick
 BENCH_FLAGS ?=
 
 bench: $(STAMP)
-	bench/run.sh --suite full --chart bench/results/benchmarks.png $(BENCH_FLAGS)
+	$(BIN)/python -m bench --suite full --chart bench/results/benchmarks.png $(BENCH_FLAGS)
 
 bench-quick: $(STAMP)
-	bench/run.sh --suite quick --chart bench/results/benchmarks.png $(BENCH_FLAGS)
+	$(BIN)/python -m bench --suite quick --chart bench/results/benchmarks.png $(BENCH_FLAGS)

@@ -1,7 +1,9 @@
 """Kubernetes: FlowRuns per minute, pods per second and a fan-out FlowRun, on one operator.
 
 Runs against the local control plane (``hack/k8s``: real kube-apiserver, etcd, scheduler,
-controller-manager) with ``KUBECONFIG`` set. The operator is ``mentatctl operator run`` as
+controller-manager): the one ``KUBECONFIG`` points at, or else one this section starts and
+stops (after the other sections, so that an idle control plane does not take CPU from the
+local engine's figures). The operator is ``mentatctl operator run`` as
 a process of its own with its default settings (its Kubernetes client, lightkube, has no
 client-side request rate limit); pods go to a
 :class:`~mentatlab.testing.fake_kubelet.FakeKubelet` node, which runs the benchmark agent
@@ -17,6 +19,8 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -49,16 +53,52 @@ _CRDS = [
 
 def run(sizes: Sizes, workdir: Path) -> Section:
     section = Section("k8s")
-    kubeconfig = os.environ.get("KUBECONFIG")
-    if not kubeconfig:
-        why = 'no control plane: KUBECONFIG is not set (make k8s-up; eval "$(make -s k8s-env)")'
-        for key in ("k8s_flowruns_per_minute", "k8s_pods_per_second", "k8s_fanout_seconds"):
-            section.missing(key, why)
-        return section
-    _install_crds()
-    workdir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(_measure(section, sizes, Path(kubeconfig), workdir))
+    with _control_plane() as kubeconfig:
+        started = "started for this section" if kubeconfig.started else "already running"
+        section.details["control_plane"] = started
+        _install_crds()
+        workdir.mkdir(parents=True, exist_ok=True)
+        asyncio.run(_measure(section, sizes, kubeconfig.path, workdir))
     return section
+
+
+@dataclass(frozen=True)
+class _KubeConfig:
+    path: Path
+    started: bool
+    """Whether this section started the control plane (and stops it)."""
+
+
+@contextlib.contextmanager
+def _control_plane() -> Iterator[_KubeConfig]:
+    """The control plane of ``KUBECONFIG``, or the local one (``hack/k8s``), started if it is
+    not running and then stopped; its ``kubectl`` goes first on ``PATH`` meanwhile."""
+    if os.environ.get("KUBECONFIG"):
+        yield _KubeConfig(Path(os.environ["KUBECONFIG"]), started=False)
+        return
+    up = subprocess.run(
+        [str(REPO / "hack" / "k8s" / "up.sh")], check=True, capture_output=True, text=True
+    )
+    started = "already up" not in up.stdout + up.stderr
+    exports = subprocess.run(
+        ["bash", "-c", 'eval "$(hack/k8s/env.sh)"; printf "%s\\n%s" "$KUBECONFIG" "$PATH"'],  # noqa: S607
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    kubeconfig, path = exports.split("\n", 1)
+    saved_path = os.environ["PATH"]
+    os.environ["KUBECONFIG"], os.environ["PATH"] = kubeconfig, path
+    try:
+        yield _KubeConfig(Path(kubeconfig), started=started)
+    finally:
+        del os.environ["KUBECONFIG"]
+        os.environ["PATH"] = saved_path
+        if started:
+            subprocess.run(
+                [str(REPO / "hack" / "k8s" / "down.sh")], check=False, capture_output=True
+            )
 
 
 def _install_crds() -> None:
