@@ -61,65 +61,43 @@ async def event_stream(
     server's own runs go on to the final events of their cancellation.
     """
     with notifier.following(run_id):
-        async for frame in _frames(
-            store,
-            notifier,
-            metrics,
-            pool,
-            run_id,
-            after_seq=after_seq,
-            heartbeat_seconds=heartbeat_seconds,
-            follow=follow,
-        ):
-            yield frame
-
-
-async def _frames(
-    store: SqlRunStore,
-    notifier: EventNotifier,
-    metrics: ServerMetrics,
-    pool: RunPool,
-    run_id: str,
-    *,
-    after_seq: int,
-    heartbeat_seconds: float,
-    follow: bool,
-) -> AsyncIterator[str]:
-    cursor = after_seq
-    last_sent = time.monotonic()
-    over = False  # the run had finished before the last page was read
-    while True:
-        wake = notifier.waiter(run_id)
-        page = notifier.recent(run_id, after_seq=cursor, limit=PAGE_SIZE)
-        if page is None:
-            page = await run_in_threadpool(
-                store.read_events, run_id, after_seq=cursor, limit=PAGE_SIZE
-            )
-        finished = False
-        for event in page:
-            metrics.event_lag.observe(max(0.0, (datetime.now(UTC) - event.ts).total_seconds()))
-            yield format_event(event)
-            cursor = event.seq
-            finished = finished or _is_final(event)
-        if page:
-            last_sent = time.monotonic()
-        if len(page) == PAGE_SIZE:
-            continue
-        if finished or over or not follow:
-            return
-        if not page and await _has_finished(store, run_id):
-            # Its final events may have been stored between the read and this check: one
-            # more read sees everything up to the end.
-            over = True
-            continue
-        if pool.closing and not pool.owns(run_id):
-            return
-        idle = time.monotonic() - last_sent
-        if idle >= heartbeat_seconds:
-            yield ": ping\n\n"
-            last_sent, idle = time.monotonic(), 0.0
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=min(POLL_SECONDS, heartbeat_seconds - idle))
+        cursor = after_seq
+        last_sent = time.monotonic()
+        over = False  # the run had finished before the last page was read
+        while True:
+            wake = notifier.waiter(run_id)
+            page = notifier.recent(run_id, after_seq=cursor, limit=PAGE_SIZE)
+            if page is None:
+                page = await run_in_threadpool(
+                    store.read_events, run_id, after_seq=cursor, limit=PAGE_SIZE
+                )
+            finished = False
+            for event in page:
+                metrics.event_lag.observe(max(0.0, (datetime.now(UTC) - event.ts).total_seconds()))
+                yield format_event(event)
+                cursor = event.seq
+                finished = finished or _is_final(event)
+            if page:
+                last_sent = time.monotonic()
+            if len(page) == PAGE_SIZE:
+                continue
+            if finished or over or not follow:
+                return
+            if not page and await _has_finished(store, run_id):
+                # Its final events may have been stored between the read and this check: one
+                # more read sees everything up to the end.
+                over = True
+                continue
+            if pool.closing and not pool.owns(run_id):
+                return
+            idle = time.monotonic() - last_sent
+            if idle >= heartbeat_seconds:
+                yield ": ping\n\n"
+                last_sent, idle = time.monotonic(), 0.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    wake.wait(), timeout=min(POLL_SECONDS, heartbeat_seconds - idle)
+                )
 
 
 async def _has_finished(store: SqlRunStore, run_id: str) -> bool:

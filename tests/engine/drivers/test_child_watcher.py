@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from pathlib import Path
 
-import pytest
 from driver_helpers import make_spec
 
 from mentatlab.engine.drivers.base import AttemptOutcome, AttemptResult
 from mentatlab.engine.drivers.local import LocalProcessDriver
-
-pytestmark = pytest.mark.skipif(
-    sys.version_info >= (3, 12), reason="Python 3.12 and later wait through pidfds themselves"
-)
 
 AGENTS = 20
 
