@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from contextlib import AbstractContextManager, closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +18,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, delete, func, insert, inspect, select
 
 from mentatlab.store import InvalidStoreUrlError, StoreUnavailableError, open_store, resolve_home
-from mentatlab.store.migrate import SCRIPT_LOCATION, alembic_config, upgrade_to_head
+from mentatlab.store.migrate import (
+    HEAD_REVISION,
+    SCRIPT_LOCATION,
+    alembic_config,
+    upgrade_to_head,
+)
 from mentatlab.store.registry import Registry
 from mentatlab.store.schema import api_keys, attempts, events, metadata, nodes, runs
 from mentatlab.store.sqlite import BUSY_TIMEOUT_MS, create_sqlite_engine, migration_transaction
@@ -57,6 +64,25 @@ def test_migrations_apply_to_an_empty_database(engine: Engine) -> None:
     with engine.connect() as conn:
         assert set(inspect(conn).get_table_names()) == TABLES
         assert MigrationContext.configure(conn).get_current_revision() == _head()
+
+
+def test_head_revision_is_the_newest_migration() -> None:
+    assert _head() == HEAD_REVISION
+
+
+def test_opening_a_store_at_head_does_not_load_alembic(store_url: str) -> None:
+    """Every CLI call and engine opens the store; Alembic is only needed when one is due."""
+    with open_store(url=store_url):  # migrates the new database: Alembic runs here
+        pass
+    check = (
+        "import sys; from mentatlab.store import open_store; "
+        f"open_store(url={store_url!r}).close(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_migrated_schema_matches_table_metadata(engine: Engine) -> None:
