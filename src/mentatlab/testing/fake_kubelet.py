@@ -22,7 +22,10 @@ are tested end to end, :class:`FakeKubelet` plays the kubelet of one extra Node:
   code (128 + N for death by signal N); ``OOMKilled`` when the agent's memory (RSS of its
   process tree) exceeds the container's memory limit; ``DeadlineExceeded`` after
   ``activeDeadlineSeconds``. A pod being deleted gets SIGTERM, SIGKILL after its grace period,
-  and is then removed (delete with grace 0), as a kubelet confirms a deletion.
+  and is then removed (delete with grace 0), as a kubelet confirms a deletion. Status updates,
+  removals and Lease renewals are retried with backoff while the API server is unreachable or
+  overloaded (up to 30 s), as a kubelet's status manager retries; anything else going wrong
+  while running a pod is logged, never dropped silently.
 - It serves ``/containerLogs/NS/POD/CONTAINER`` over HTTPS on the port the Node advertises
   (``status.daemonEndpoints.kubeletEndpoint``), so the API server's ``pods/log`` proxies to it
   exactly as to a kubelet: the driver under test reads logs through the real API.
@@ -36,16 +39,18 @@ import base64
 import contextlib
 import datetime as dt
 import itertools
+import logging
 import os
 import signal
 import ssl
 import subprocess
 import tempfile
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import httpx2
 import psutil
 from aiohttp import web
 from lightkube import ALL_NS, ApiError, AsyncClient
@@ -56,6 +61,7 @@ from lightkube.resources.core_v1 import ConfigMap, Node, Pod, Secret
 from lightkube.types import PatchType
 
 from mentatlab.engine.drivers.kubernetes.pods import ENVELOPE_KEY
+from mentatlab.engine.drivers.kubernetes.watch import describe_api_error
 from mentatlab.engine.drivers.process import resolve_command
 
 __all__ = ["FAKE_KUBELET_LABEL", "FAKE_KUBELET_VALUE", "FakeKubelet"]
@@ -67,6 +73,13 @@ _INSTANCES = itertools.count()
 _LEASE_SECONDS = 40
 _RENEW_SECONDS = 5.0
 _MEMORY_POLL_SECONDS = 0.05
+_API_OUTAGE_SECONDS = 30.0
+"""How long a status or lease update is retried while the API server fails, as a kubelet's
+status manager keeps retrying its updates."""
+_RETRY_FIRST_SECONDS, _RETRY_MAX_SECONDS = 0.1, 2.0
+_TRANSIENT_CODES = frozenset({429, 500, 502, 503, 504})
+
+logger = logging.getLogger(__name__)
 
 
 def _now() -> str:
@@ -75,6 +88,30 @@ def _now() -> str:
 
 def _micro_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def _until_done(what: str, call: Callable[[], Awaitable[object]]) -> None:
+    """Make an API call, again with backoff while the API server is unreachable or overloaded,
+    for up to :data:`_API_OUTAGE_SECONDS`. Any other refusal ends it: a pod deleted meanwhile
+    (404) has no status left to set. A call that never got through is logged, not raised."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + _API_OUTAGE_SECONDS
+    delay = _RETRY_FIRST_SECONDS
+    while True:
+        try:
+            await call()
+            return
+        except ApiError as exc:
+            if exc.status.code not in _TRANSIENT_CODES:
+                return
+            error: Exception = exc
+        except (httpx2.HTTPError, TimeoutError) as exc:
+            error = exc
+        if loop.time() + delay > give_up:
+            logger.warning("fake kubelet: gave up %s: %s", what, describe_api_error(error))
+            return
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, _RETRY_MAX_SECONDS)
 
 
 def _memory_bytes(quantity: str) -> int:
@@ -266,20 +303,25 @@ class FakeKubelet:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(_RENEW_SECONDS)
-            with contextlib.suppress(ApiError):
-                await self._client.patch(
+            await _until_done(
+                f"renewing the Lease of node {self.node_name}",
+                lambda: self._client.patch(
                     Lease,
                     self.node_name,
                     {"spec": {"renewTime": _micro_now()}},
                     namespace="kube-node-lease",
                     patch_type=PatchType.MERGE,
-                )
-                await self._client.patch(
+                ),
+            )
+            await _until_done(
+                f"reporting node {self.node_name} Ready",
+                lambda: self._client.patch(
                     Node.Status,
                     self.node_name,
                     {"status": {"conditions": [self._ready_condition()]}},
                     patch_type=PatchType.STRATEGIC,
-                )
+                ),
+            )
 
     async def _wait_schedulable(self) -> None:
         """Until the node lifecycle controller has lifted its not-ready taints, if any."""
@@ -378,6 +420,9 @@ class FakeKubelet:
             )
             if container.deleting.is_set():
                 await self._remove(name, namespace)
+        except Exception:
+            # A kubelet bug, not the agent's: say so, or the pod just stays as it was.
+            logger.exception("fake kubelet: running pod %s/%s failed", namespace, name)
         finally:
             if process is not None and process.returncode is None:
                 _kill(process.pid, signal.SIGKILL)
@@ -540,18 +585,22 @@ class FakeKubelet:
         )
 
     async def _status(self, name: str, namespace: str, status: dict[str, Any]) -> None:
-        with contextlib.suppress(ApiError):  # a pod deleted meanwhile has no status to set
-            await self._client.patch(
+        await _until_done(
+            f"setting the status of pod {namespace}/{name}",
+            lambda: self._client.patch(
                 Pod.Status,
                 name,
                 {"status": status},
                 namespace=namespace,
                 patch_type=PatchType.MERGE,
-            )
+            ),
+        )
 
     async def _remove(self, name: str, namespace: str) -> None:
-        with contextlib.suppress(ApiError):
-            await self._client.delete(Pod, name, namespace=namespace, grace_period=0)
+        await _until_done(
+            f"removing pod {namespace}/{name}",
+            lambda: self._client.delete(Pod, name, namespace=namespace, grace_period=0),
+        )
 
     # --- logs -----------------------------------------------------------------------------
 
